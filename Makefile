@@ -1,0 +1,69 @@
+# Two commands on a fresh machine: `make run` (every notebook, headless, offline) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+CATALOG := data/sample/manifest.csv
+
+# Project-local Jupyter/IPython/matplotlib state: nothing depends on $HOME.
+export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter/config
+export JUPYTER_DATA_DIR := $(CURDIR)/.jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/.jupyter/runtime
+export IPYTHONDIR := $(CURDIR)/.jupyter/ipython
+export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+unexport MPLBACKEND
+
+.PHONY: install run test lab bench sample clean reset lock workshop
+
+install: $(STAMP)
+
+# The stamp is keyed on the lock file's hash: a changed lock rebuilds .venv, an unchanged one is a no-op.
+$(STAMP): requirements.lock
+	@echo "== creating $(VENV) from requirements.lock (lock $(LOCK_HASH)) =="
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0   # first, so pip takes the CPU build
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'workbook.pth').write_text('$(CURDIR)\n')"
+	touch $(STAMP)
+
+$(CATALOG): | $(STAMP)
+	$(BIN)/python -m helpers sample --out data/sample
+
+sample: $(CATALOG)
+
+run: $(STAMP) $(CATALOG)
+	$(BIN)/python -m helpers notebooks run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP) $(CATALOG)
+	mkdir -p .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension
+	echo '{"fetchNews": "false", "checkForUpdates": false}' > .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.news_url=None \
+	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+bench: $(STAMP) $(CATALOG)
+	$(BIN)/python -m helpers bench
+
+workshop: $(STAMP)
+	$(BIN)/python -m helpers workshop build
+
+# Between workshop groups: drop the index and caches, keep the catalogue and the environment.
+reset:
+	rm -rf .cache workshop
+	@echo "index and caches removed; the catalogue in data/ is kept. 'make run' rebuilds them."
+
+clean: reset
+	rm -rf runs .jupyter .pytest_cache data/sample
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+# Regenerate the lock from the current .venv after changing requirements.in.
+lock:
+	$(BIN)/pip install --quiet -r requirements.in
+	{ echo "# Full lock of the resolved environment (pip freeze). Regenerate with 'make lock'."; \
+	  echo "torch==2.13.0"; $(BIN)/pip freeze --exclude torch; } > requirements.lock

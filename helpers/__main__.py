@@ -1,0 +1,37 @@
+"""`python -m helpers <command>`: one entry point for everything the workbook does headless."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "sample": ("helpers.sample", "generate the photoshoot catalogue with ground truth"),
+    "run": ("helpers.pipeline", "run the whole pipeline and write metrics.json"),
+    "search": ("helpers.search", "search the index with a query photo"),
+    "bench": ("helpers.bench", "print every performance figure and write runs/bench.json"),
+    "notebooks": ("helpers.notebooks", "list or execute the notebooks headless"),
+    "workshop": ("helpers.workshop", "build exercise copies and navigation for workshops"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m helpers <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

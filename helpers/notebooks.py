@@ -1,0 +1,302 @@
+"""Run the workbook's notebooks headless, the same way for `make run`, the CLI and the tests.
+
+Why not plain papermill: papermill only *warns* about a notebook without a `parameters` cell
+and about a `-p` key the notebook does not define, so a typo silently runs the defaults. This
+runner refuses both, writes every executed copy into `runs/<UTC timestamp>/` (with `runs/latest`
+pointing at it), records per-notebook status and time in `summary.json`, names the failing
+cell, and fails when an executed notebook contains anything that looks like an AWS credential.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import nbformat
+
+from helpers.settings import PROJECT_ROOT
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+RUNS_DIR = PROJECT_ROOT / "runs"
+RECORD_MIME = "application/vnd.workbook.record+json"
+
+# Access key ids (long-term AKIA, temporary ASIA) and secret-key assignments.
+_SECRET_PATTERNS = [
+    re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b"),
+    re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
+    re.compile(r"(?i)aws_session_token\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
+]
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+
+
+class NotebookError(RuntimeError):
+    """A notebook cannot be run as asked (bad parameters cell, unknown parameter, bad name)."""
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised while the notebook ran; names the notebook and the cell."""
+
+    def __init__(self, notebook: str, cell: int | None, message: str, output: Path):
+        self.notebook, self.cell, self.output = notebook, cell, output
+        where = f"cell {cell}" if cell is not None else "an unknown cell"
+        super().__init__(f"{notebook} failed in {where}: {message} (executed copy: {output})")
+
+
+class SecretLeak(RuntimeError):
+    """An executed notebook contained something that looks like an AWS credential."""
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str  # "ok" | "failed" | "not run"
+    seconds: float
+    output: str
+    error: str | None = None
+
+
+def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The workbook's notebooks in teaching order (their names start with a number)."""
+    return sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_cell(nb: nbformat.NotebookNode) -> tuple[int, nbformat.NotebookNode]:
+    """The one code cell tagged `parameters`; anything else is an error that says what to fix."""
+    tagged = [(i, c) for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise NotebookError(f"expected exactly one cell tagged 'parameters', found {len(tagged)}; "
+                            "tag one code cell holding the notebook's settings (View > Cell Toolbar > Tags)")
+    index, cell = tagged[0]
+    if cell.cell_type != "code":
+        raise NotebookError("the cell tagged 'parameters' must be a code cell")
+    return index, cell
+
+
+def parameter_names(nb: nbformat.NotebookNode) -> set[str]:
+    """Names assigned in the parameters cell: the only keys `-p` may set."""
+    _, cell = parameters_cell(nb)
+    names: set[str] = set()
+    for node in ast.parse(cell.source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
+    nb = nbformat.read(path, as_version=4)
+    try:
+        known = parameter_names(nb)
+    except NotebookError as exc:
+        raise NotebookError(f"{path.name}: {exc}") from None
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise NotebookError(f"{path.name}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"its parameters cell defines: {', '.join(sorted(known)) or 'nothing'}")
+
+
+def split_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Give each notebook the parameters its cell defines; refuse keys that no notebook defines
+    (and, for a single notebook, any key it does not define)."""
+    if not notebooks:
+        raise NotebookError(f"no notebooks found in {NOTEBOOK_DIR}")
+    if len(notebooks) == 1:
+        check_parameters(notebooks[0], parameters)
+    names = []
+    for nb in notebooks:
+        try:
+            names.append(parameter_names(nbformat.read(nb, as_version=4)))
+        except NotebookError as exc:
+            raise NotebookError(f"{nb.name}: {exc}") from None
+    unknown = sorted(set(parameters) - set().union(*names))
+    if unknown:
+        raise NotebookError(f"unknown parameter(s) {', '.join(unknown)}: no selected notebook defines them")
+    return [{k: v for k, v in parameters.items() if k in own} for own in names]
+
+
+def find_secrets(text: str, env: dict[str, str] | None = None) -> list[str]:
+    """Return redacted descriptions of credential-like strings found in `text`."""
+    env = os.environ if env is None else env
+    found = [f"pattern {p.pattern[:24]}…" for p in _SECRET_PATTERNS if p.search(text)]
+    found += [f"value of ${name}" for name in _SECRET_ENV
+              if len(env.get(name, "")) >= 8 and env[name] in text]
+    return found
+
+
+def _redact(text: str, env: dict[str, str]) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[REDACTED]", text)
+    for name in _SECRET_ENV:
+        if len(env.get(name, "")) >= 8:
+            text = text.replace(env[name], "[REDACTED]")
+    return text
+
+
+def scan_for_secrets(path: Path) -> None:
+    """Fail if an executed notebook holds a credential; redact the file so none stays on disk."""
+    text = path.read_text(encoding="utf-8")
+    found = find_secrets(text)
+    if found:
+        path.write_text(_redact(text, dict(os.environ)), encoding="utf-8")
+        raise SecretLeak(f"{path.name} contained credential-like text ({'; '.join(found)}); the copy "
+                         "was redacted. Remove the print/log of credentials from the notebook.")
+
+
+def kernel_environment(run_dir: Path) -> dict[str, str]:
+    """Environment for notebook kernels: project-local Jupyter dirs, inline figures, run folder."""
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)  # Agg would drop every figure from the executed copies
+    local = PROJECT_ROOT / ".jupyter"
+    env.setdefault("JUPYTER_CONFIG_DIR", str(local / "config"))
+    env.setdefault("JUPYTER_DATA_DIR", str(local / "data"))
+    env.setdefault("JUPYTER_RUNTIME_DIR", str(local / "runtime"))
+    env.setdefault("IPYTHONDIR", str(local / "ipython"))
+    env.setdefault("MPLCONFIGDIR", str(local / "matplotlib"))
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        Path(env[name]).mkdir(parents=True, exist_ok=True)
+    env["WORKBOOK_RUN_DIR"] = str(run_dir)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_notebook(path: Path, out_path: Path, parameters: dict[str, Any] | None = None,
+                 run_dir: Path | None = None) -> float:
+    """Execute one notebook with papermill into `out_path`; return seconds taken."""
+    import papermill
+
+    parameters = parameters or {}
+    check_parameters(path, parameters)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    env = kernel_environment(run_dir or out_path.parent)
+    saved = dict(os.environ)
+    start = time.perf_counter()
+    try:
+        os.environ.clear()
+        os.environ.update(env)  # papermill's kernel inherits this process's environment
+        papermill.execute_notebook(str(path), str(out_path), parameters=parameters,
+                                   kernel_name="python3", cwd=str(path.parent),
+                                   progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as exc:
+        raise NotebookFailed(path.name, exc.exec_count, f"{exc.ename}: {exc.evalue}", out_path) from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if out_path.exists():
+            scan_for_secrets(out_path)
+    return time.perf_counter() - start
+
+
+def new_run_dir(root: Path = RUNS_DIR) -> Path:
+    """`runs/<UTC timestamp>/`, with `runs/latest` re-pointed at it."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = root / stamp
+    suffix = 1
+    while run_dir.exists():
+        run_dir, suffix = root / f"{stamp}-{suffix}", suffix + 1
+    run_dir.mkdir(parents=True)
+    latest = root / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_dir.name)
+    return run_dir
+
+
+def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
+            run_dir: Path | None = None) -> list[NotebookResult]:
+    """Run notebooks in order; stop at the first failure. Writes `summary.json` either way."""
+    parameters = parameters or {}
+    per_notebook = split_parameters(notebooks, parameters)  # refuse before spending minutes
+    run_dir = run_dir or new_run_dir()
+    results: list[NotebookResult] = []
+    failed = False
+    for nb, own in zip(notebooks, per_notebook):
+        out = run_dir / nb.name
+        if failed:
+            results.append(NotebookResult(nb.name, "not run", 0.0, str(out)))
+            continue
+        print(f"▶ {nb.name} …", flush=True)
+        start = time.perf_counter()
+        try:
+            seconds = run_notebook(nb, out, own, run_dir)
+            results.append(NotebookResult(nb.name, "ok", round(seconds, 2), str(out)))
+            print(f"  ok in {seconds:.1f} s → {out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out}", flush=True)
+        except (NotebookFailed, SecretLeak) as exc:
+            failed = True
+            results.append(NotebookResult(nb.name, "failed", round(time.perf_counter() - start, 2),
+                                          str(out), str(exc)))
+            print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
+    summary = {"run_dir": str(run_dir), "parameters": parameters,
+               "notebooks": [r.__dict__ for r in results]}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return results
+
+
+def record(key: str, value: Any) -> None:
+    """Record a number from inside a notebook so tests and the runner can read it back."""
+    from IPython.display import display
+
+    display({"text/plain": f"{key} = {value!r}", RECORD_MIME: {key: value}}, raw=True)
+
+
+def read_records(executed: Path) -> dict[str, Any]:
+    """Every value a notebook recorded with `record`, from its executed copy."""
+    nb = nbformat.read(executed, as_version=4)
+    out: dict[str, Any] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            out.update(output.get("data", {}).get(RECORD_MIME, {}))
+    return out
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _select(names: Iterable[str]) -> list[Path]:
+    available = list_notebooks()
+    chosen = []
+    for name in names:
+        matches = [p for p in available if p.name == name or p.stem == name or p.stem.split("_", 1)[0] == name]
+        if not matches:
+            raise NotebookError(f"no notebook named {name!r}; available: {', '.join(p.stem for p in available)}")
+        chosen += matches
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers notebooks",
+                                     description="List or run the workbook's notebooks headless.")
+    sub = parser.add_subparsers(dest="cmd")
+    run = sub.add_parser("run", help="execute notebooks into runs/<timestamp>/")
+    run.add_argument("names", nargs="*", help="notebook names or numbers (default: all, in order)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    args = parser.parse_args(argv)
+    if args.cmd != "run":
+        for p in list_notebooks():
+            print(p.name)
+        return 0
+    try:
+        notebooks = _select(args.names) if args.names else list_notebooks()
+        parameters = {k: _parse_value(v) for k, v in args.parameter}
+        results = run_all(notebooks, parameters)
+    except NotebookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = [r for r in results if r.status == "failed"]
+    total = sum(r.seconds for r in results)
+    print(f"{len(results) - len(failed)}/{len(results)} notebooks ok in {total:.0f} s; "
+          f"summary: {RUNS_DIR / 'latest' / 'summary.json'}")
+    if failed:
+        print(f"error: {failed[0].error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,38 @@
+"""Shared fixtures: a small generated catalogue and an isolated workbook environment.
+
+Everything here uses the project's own generated images, real files on disk and real ChromaDB;
+nothing is mocked except Bedrock, which tests drive through botocore's Stubber.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SMALL_ITEMS = 12
+SMALL_VIEWS = 4
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory) -> Path:
+    """A 12-item x 4-view generated catalogue (48 images), made once per test session."""
+    from helpers import sample
+
+    out = tmp_path_factory.mktemp("catalog") / "sample"
+    sample.generate_catalog(out, items=SMALL_ITEMS, views=SMALL_VIEWS, seed=1)
+    return out
+
+
+@pytest.fixture()
+def workbook_env(tmp_path, small_catalog, monkeypatch) -> dict[str, str]:
+    """WORKBOOK_* variables pointing at the small catalogue and a private cache and index,
+    set for this process and returned so subprocesses (papermill kernels) can inherit them."""
+    env = {
+        "WORKBOOK_CATALOG": str(small_catalog),
+        "WORKBOOK_CACHE_DIR": str(tmp_path / "cache"),
+        "WORKBOOK_CHROMA_PATH": str(tmp_path / "chroma"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
