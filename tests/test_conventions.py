@@ -1,0 +1,81 @@
+"""The notebook standard, enforced for every notebook now and later (like pinecone's checker):
+title + what it teaches + prerequisites first, one `parameters` cell, kernel metadata, outputs
+cleared in git, short code cells with no logic that `helpers` should hold."""
+import ast
+import re
+
+import nbformat
+import pytest
+
+from helpers.notebooks import list_notebooks, parameter_names
+
+NOTEBOOKS = list_notebooks()
+MAX_CODE_LINES = 12
+
+
+def content_cells(nb):
+    """Cells other than the generated navigation lines."""
+    return [c for c in nb.cells if "navigation" not in c.metadata.get("tags", [])]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def notebook(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_there_are_numbered_notebooks_starting_with_setup():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_setup.ipynb"
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == sorted(set(numbers))
+
+
+def test_opens_with_title_what_it_teaches_and_prerequisites(notebook):
+    path, nb = notebook
+    first = content_cells(nb)[0]
+    assert first.cell_type == "markdown"
+    assert re.match(rf"# {path.name[:2]} · \S", first.source), first.source[:60]
+    assert "What you will learn" in first.source and "Prerequisites" in first.source
+
+
+def test_has_exactly_one_parameters_cell_of_simple_assignments(notebook):
+    _, nb = notebook
+    names = parameter_names(nb)  # raises unless exactly one
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    tree = ast.parse(cell.source)
+    assert names and all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in tree.body)
+
+
+def test_kernel_metadata(notebook):
+    _, nb = notebook
+    assert nb.metadata.kernelspec.name == "python3" and nb.metadata.language_info.name == "python"
+
+
+def test_outputs_and_execution_counts_are_cleared(notebook):
+    _, nb = notebook
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"cells with outputs: {dirty}; run `make strip` or clear outputs before committing"
+
+
+def test_code_cells_are_short_and_hold_no_logic(notebook):
+    _, nb = notebook
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        lines = [l for l in cell.source.splitlines() if l.strip() and not l.strip().startswith("#")]
+        assert len(lines) <= MAX_CODE_LINES, f"cell {i} has {len(lines)} lines: move logic into helpers"
+        tree = ast.parse(cell.source)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.While))]
+        assert not defs, f"cell {i} defines functions/classes/loops: they belong in helpers"
+        stars = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)]
+        assert not stars and "%store" not in cell.source, f"cell {i}: no star imports, no %store"
+
+
+def test_every_step_is_explained_before_and_interpreted_after(notebook):
+    _, nb = notebook
+    cells = content_cells(nb)
+    code_runs = 0
+    for prev, cell in zip(cells, cells[1:]):
+        if cell.cell_type == "code" and prev.cell_type == "code":
+            code_runs += 1
+    assert code_runs <= 2, "code cells should be separated by markdown that explains/interprets"
+    assert cells[-1].cell_type == "markdown", "end with prose: what the result means, what comes next"
