@@ -101,6 +101,36 @@ def build(out_dir: Path = WORKSHOP_DIR, directory: Path = NOTEBOOK_DIR) -> list[
     return written
 
 
+AGENDA_START, AGENDA_END = "<!-- agenda:start -->", "<!-- agenda:end -->"
+# Minutes of teaching per notebook (explanation, discussion, questionnaire), added to the
+# measured run time; these are the facilitator's plan, the run times are measured.
+TEACHING_MINUTES = {"00": 10, "01": 15, "02": 25, "03": 10, "04": 20, "05": 20, "06": 30, "07": 20}
+
+
+def agenda(summary_path: Path) -> str:
+    """A markdown agenda from a `make run` summary: measured run time + planned teaching time."""
+    import json
+
+    summary = json.loads(Path(summary_path).read_text())
+    rows = ["| notebook | measured run time (s) | teaching (min) | status |", "|---|---|---|---|"]
+    total_s, total_min = 0.0, 0
+    for nb in summary["notebooks"]:
+        minutes = TEACHING_MINUTES.get(nb["name"][:2], 15)
+        total_s += nb["seconds"]
+        total_min += minutes
+        rows.append(f"| `{nb['name']}` | {nb['seconds']:.0f} | {minutes} | {nb['status']} |")
+    rows.append(f"| **total** | **{total_s:.0f}** | **{total_min}** | |")
+    run = Path(summary["run_dir"]).name
+    return "\n".join(rows) + f"\n\n_Run times from `runs/{run}/summary.json` (2-core machine, offline backend)._"
+
+
+def write_agenda(readme: Path, summary_path: Path) -> None:
+    """Replace the agenda block in the facilitator's guide with one built from `summary_path`."""
+    text = readme.read_text()
+    start, end = text.index(AGENDA_START) + len(AGENDA_START), text.index(AGENDA_END)
+    readme.write_text(text[:start] + "\n" + agenda(summary_path) + "\n" + text[end:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers workshop")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -108,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", type=Path, default=WORKSHOP_DIR)
     n = sub.add_parser("nav", help="regenerate the previous/contents/next lines")
     n.add_argument("--check", action="store_true", help="exit 1 if any notebook is out of date")
+    a = sub.add_parser("agenda", help="rewrite the facilitator's agenda from runs/latest/summary.json")
+    a.add_argument("--summary", type=Path, default=PROJECT_ROOT / "runs" / "latest" / "summary.json")
     args = parser.parse_args(argv)
+    if args.cmd == "agenda":
+        write_agenda(NOTEBOOK_DIR / "README.md", args.summary)
+        print(agenda(args.summary))
+        return 0
     if args.cmd == "build":
         written = build(args.out)
         print(f"wrote {len(written)} exercise notebooks to {args.out}")
