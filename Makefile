@@ -16,7 +16,7 @@ export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 unexport MPLBACKEND
 
-.PHONY: install run test lab bench sample clean reset lock workshop
+.PHONY: install run test lab bench sample clean reset lock workshop strip
 
 install: $(STAMP)
 
@@ -67,3 +67,7 @@ lock:
 	$(BIN)/pip install --quiet -r requirements.in
 	{ echo "# Full lock of the resolved environment (pip freeze). Regenerate with 'make lock'."; \
 	  echo "torch==2.13.0"; $(BIN)/pip freeze --exclude torch; } > requirements.lock
+
+# Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
+strip: $(STAMP)
+	$(BIN)/nbstripout notebooks/*.ipynb
