@@ -70,4 +70,4 @@ lock:
 
 # Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
 strip: $(STAMP)
-	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
