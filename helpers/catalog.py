@@ -1,0 +1,231 @@
+"""Load any catalogue folder into one table: image path, item id, optional masks and metadata.
+
+Why one table: masking, embedding, indexing and the metrics only need "which image shows which
+item"; where the folder came from (the generated sample, your own photos, DeepFashion In-shop)
+is decided once, here. Every image is validated on the way in; a bad file is skipped with its
+reason in `skipped` - never a crash, never a silent drop - so a user sees what to fix.
+
+Layouts, detected in this order:
+- generated: `manifest.csv` (from `helpers.sample`), with exact garment/person masks;
+- DeepFashion In-shop: `list_eval_partition.txt` + `img/...`;
+- CSV: a folder of images plus one `*.csv` with columns `image,item_id` (other columns are kept);
+- folders: sub-folders named by item id, each holding that item's photos.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+
+from helpers.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, open_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+BASE_COLUMNS = ["image_id", "item_id", "image_path", "garment_mask_path", "person_mask_path"]
+SKIPPED_COLUMNS = ["path", "reason", "message"]
+
+
+class CatalogError(ValueError):
+    """The folder cannot be read as a catalogue at all (missing, empty, unknown layout)."""
+
+
+@dataclass
+class CatalogLoad:
+    """`table`: one row per usable image. `skipped`: DataFrame(path, reason, message)."""
+    table: pd.DataFrame
+    skipped: pd.DataFrame
+    layout: str = ""
+
+    def __iter__(self):  # allows `table, skipped = load_catalog(...)`
+        return iter((self.table, self.skipped))
+
+
+def _is_image_name(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+
+
+def detect_layout(root: Path) -> str:
+    """Name of the layout of `root`: generated, deepfashion, csv or folders."""
+    if (root / "manifest.csv").is_file():
+        return "generated"
+    if (root / "list_eval_partition.txt").is_file() or (root / "Eval" / "list_eval_partition.txt").is_file():
+        return "deepfashion"
+    if any(p.suffix.lower() == ".csv" for p in root.iterdir() if p.is_file()):
+        return "csv"
+    if any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        return "folders"
+    return "none"
+
+
+def _rows_generated(root: Path) -> tuple[list[dict], list[dict]]:
+    manifest = pd.read_csv(root / "manifest.csv", dtype={"image_id": str, "item_id": str}, keep_default_na=False)
+    missing = {"image_id", "item_id", "image_path"} - set(manifest.columns)
+    if missing:
+        raise CatalogError(f"{root / 'manifest.csv'} lacks column(s) {', '.join(sorted(missing))}")
+    rows = []
+    for rec in manifest.to_dict("records"):
+        for col in ("image_path", "garment_mask_path", "person_mask_path"):
+            value = rec.get(col) or None
+            rec[col] = str((root / value).resolve()) if value else None
+        rows.append(rec)
+    return rows, []
+
+
+def _rows_folders(root: Path) -> tuple[list[dict], list[dict]]:
+    rows, skipped = [], []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(sub.rglob("*")):
+            if f.is_file() and not f.name.startswith("."):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
+                    rows.append({"image_id": f"{sub.name}/{f.relative_to(sub).with_suffix('').as_posix()}",
+                                 "item_id": sub.name, "image_path": str(f.resolve())})
+                elif f.suffix.lower() not in {".txt", ".md", ".json", ".csv"}:
+                    skipped.append({"path": str(f), "reason": "not_an_image",
+                                    "message": f"{f.name}: not an image file name; skipped."})
+    loose = [p for p in root.iterdir() if _is_image_name(p)]
+    for f in sorted(loose):
+        skipped.append({"path": str(f), "reason": "no_item_id",
+                        "message": f"{f.name}: lies outside any item sub-folder, so its item is unknown. "
+                                   "Move it into a folder named after its item."})
+    return rows, skipped
+
+
+def _rows_csv(root: Path) -> tuple[list[dict], list[dict]]:
+    csvs = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    if len(csvs) > 1:
+        preferred = [p for p in csvs if p.stem.lower() in ("labels", "catalog", "catalogue", "items", "images")]
+        if len(preferred) != 1:
+            raise CatalogError(f"{root} holds several CSV files ({', '.join(p.name for p in csvs)}); keep one "
+                               "with columns image,item_id (or name it labels.csv).")
+        csvs = preferred
+    table = pd.read_csv(csvs[0], dtype=str, keep_default_na=False)
+    table.columns = [c.strip() for c in table.columns]
+    if not {"image", "item_id"} <= set(table.columns):
+        raise CatalogError(f"{csvs[0].name} needs columns 'image' and 'item_id' (found: {', '.join(table.columns)}).")
+    rows, skipped = [], []
+    for rec in table.to_dict("records"):
+        name = rec.pop("image").strip()
+        item = rec.pop("item_id").strip()
+        path = (root / name)
+        if not item:
+            skipped.append({"path": str(path), "reason": "no_item_id",
+                            "message": f"{name}: the item_id cell is empty; fill it in {csvs[0].name}."})
+            continue
+        garment = rec.pop("garment_mask", "") or rec.pop("garment_mask_path", "")
+        rows.append({"image_id": Path(name).with_suffix("").as_posix(), "item_id": item,
+                     "image_path": str(path.resolve()),
+                     "garment_mask_path": str((root / garment).resolve()) if garment else None, **rec})
+    return rows, skipped
+
+
+def _rows_deepfashion(root: Path) -> tuple[list[dict], list[dict]]:
+    part = root / "list_eval_partition.txt"
+    if not part.is_file():
+        part = root / "Eval" / "list_eval_partition.txt"
+    lines = part.read_text().splitlines()
+    # line 1: count, line 2: header "image_name item_id evaluation_status", then rows
+    body = [ln.split() for ln in lines[2:] if ln.strip()]
+    rows, skipped = [], []
+    for fields in body:
+        if len(fields) < 2:
+            skipped.append({"path": str(part), "reason": "bad_line",
+                            "message": f"list_eval_partition.txt: cannot read the line {' '.join(fields)!r}."})
+            continue
+        name, item = fields[0], fields[1]
+        status = fields[2] if len(fields) > 2 else ""
+        parts = Path(name).parts  # img/WOMEN/Dresses/id_00000002/02_1_front.jpg
+        gender = parts[1] if len(parts) > 3 else ""
+        category = parts[2] if len(parts) > 3 else ""
+        rows.append({"image_id": Path(name).with_suffix("").as_posix().removeprefix("img/"), "item_id": item,
+                     "image_path": str((root / name).resolve()), "split": status, "gender": gender,
+                     "category": category, "view": Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""})
+    return rows, skipped
+
+
+LOADERS: dict[str, Callable[[Path], tuple[list[dict], list[dict]]]] = {
+    "generated": _rows_generated, "folders": _rows_folders, "csv": _rows_csv, "deepfashion": _rows_deepfashion,
+}
+
+
+def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int) -> tuple[list[dict], list[dict]]:
+    ok, skipped, seen = [], [], set()
+    for row in rows:
+        path = row["image_path"]
+        if row["image_id"] in seen:
+            skipped.append({"path": path, "reason": "duplicate_id",
+                            "message": f"{Path(path).name}: image id {row['image_id']!r} appears twice; "
+                                       "only the first is kept. Rename one of them."})
+            continue
+        try:
+            open_image(Path(path), max_pixels=max_pixels, max_bytes=max_bytes).close()
+        except ImageError as exc:
+            skipped.append({"path": path, "reason": exc.reason, "message": exc.message})
+            continue
+        seen.add(row["image_id"])
+        ok.append(row)
+    return ok, skipped
+
+
+def load_catalog(path: Path | str | None = None, settings=None, *, validate: bool = True) -> CatalogLoad:
+    """Read the catalogue at `path` (default: `settings.catalog`) into a table.
+
+    Raises `CatalogError` only when nothing can be loaded (missing or empty folder, unknown
+    layout); individual bad images are listed in `skipped` with a reason.
+    """
+    if path is None:
+        if settings is None:
+            from helpers.settings import load_settings
+            settings = load_settings()
+        path = settings.catalog
+    root = Path(path).expanduser().resolve()
+    if not root.exists():
+        raise CatalogError(f"catalogue folder {root} does not exist. Make the sample with "
+                           "`python -m helpers sample`, or point settings.catalog at your photos.")
+    if not root.is_dir():
+        raise CatalogError(f"{root} is a file; settings.catalog must be a folder.")
+    layout = detect_layout(root)
+    if layout == "none":
+        loose = [p for p in root.iterdir() if _is_image_name(p)]
+        hint = (f"it holds {len(loose)} image(s) but no item ids: put each item's photos in a sub-folder "
+                "named after the item, or add a CSV with columns image,item_id") if loose else "it is empty"
+        raise CatalogError(f"catalogue folder {root}: {hint}.")
+    rows, skipped = LOADERS[layout](root)
+    max_pixels = getattr(settings, "max_image_pixels", DEFAULT_MAX_PIXELS)
+    max_bytes = getattr(settings, "max_image_bytes", DEFAULT_MAX_BYTES)
+    if validate:
+        rows, bad = _validate(rows, max_pixels, max_bytes)
+    else:
+        bad = []
+    skipped = skipped + bad
+    if not rows and not skipped:
+        raise CatalogError(f"catalogue folder {root} ({layout} layout) lists no images.")
+    table = pd.DataFrame(rows)
+    for col in BASE_COLUMNS:
+        if col not in table.columns:
+            table[col] = None
+    extra = [c for c in table.columns if c not in BASE_COLUMNS]
+    table = table[BASE_COLUMNS + extra].reset_index(drop=True)
+    table["image_id"] = table["image_id"].astype(str)
+    table["item_id"] = table["item_id"].astype(str)
+    return CatalogLoad(table, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), layout)
+
+
+SUMMARY_COLUMNS = ("background", "silhouette", "pattern", "colour", "neckline", "sleeve", "length",
+                   "lighting", "skin_tone", "category", "split")
+
+
+def summary(table: pd.DataFrame, columns: Iterable[str] = SUMMARY_COLUMNS) -> dict[str, pd.Series]:
+    """Counts per value of each metadata column present, plus the overall shape of the catalogue."""
+    out: dict[str, pd.Series] = {
+        "overview": pd.Series({"images": len(table), "items": table["item_id"].nunique(),
+                               "views per item (median)": float(table.groupby("item_id").size().median())
+                               if len(table) else 0.0,
+                               **({"shoots": table["shoot_id"].nunique()} if "shoot_id" in table else {}),
+                               **({"figures": table["figure_id"].nunique()} if "figure_id" in table else {})})}
+    for col in columns:
+        if col in table.columns:
+            per_item = table.drop_duplicates("item_id") if col in ("silhouette", "pattern", "colour", "neckline",
+                                                                    "sleeve", "length") else table
+            out[col] = per_item[col].value_counts().sort_index()
+    return out
