@@ -49,9 +49,7 @@ def python_report() -> dict[str, str]:
 
 def output_locations(settings: Settings) -> pd.DataFrame:
     """Where the workbook reads and writes, so a user knows what to back up or delete."""
-    import os
-
-    run_dir = os.environ.get("WORKBOOK_RUN_DIR", str(PROJECT_ROOT / "runs" / "latest"))
+    run_dir = settings.run_dir
     rows = [("catalogue", settings.catalog), ("cache (masks, cut-outs, vectors)", settings.cache_dir),
             ("ChromaDB index", settings.chroma_path if not settings.chroma_host
              else f"http://{settings.chroma_host}:{settings.chroma_port}"),

@@ -52,6 +52,7 @@ class Settings:
     catalog: Path = Path("data/sample")
     cache_dir: Path = Path(".cache/workbook")
     chroma_path: Path = Path(".cache/chroma")
+    run_dir: Path = Path("runs/latest")  # where executed notebooks and metrics.json go
     chroma_host: str | None = None
     chroma_port: int = 8000
     concurrency: int = 4
@@ -97,7 +98,7 @@ class Settings:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
 
-_PATH_FIELDS = {"data_dir", "catalog", "cache_dir", "chroma_path"}
+_PATH_FIELDS = {"data_dir", "catalog", "cache_dir", "chroma_path", "run_dir"}
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:
