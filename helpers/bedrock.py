@@ -14,12 +14,14 @@ No machine that builds this project reaches AWS: tests drive a real botocore cli
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -454,6 +456,8 @@ class _BedrockModel:
         state = self.__dict__.copy()
         state["_client"] = None
         state.pop("_lock", None)
+        if "_memo" in state:
+            state["_memo"] = OrderedDict()
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -515,11 +519,14 @@ class BedrockEmbedder(_BedrockModel):
 
     `model_id` + `dim` name the vectors (collections are named from both). Vectors come
     back float32 and L2-normalised. Titan takes one image per call: `embed` runs a bounded
-    thread pool (settings.concurrency) and raises the first EmbedError; for a per-image
-    failure table call `embed([image])` per item through `helpers.cost.run_parallel`.
+    thread pool (settings.concurrency) and raises the first EmbedError. The vectors of the
+    last few hundred requests are remembered (keyed on the exact request body), so when a
+    caller re-embeds a failed batch image by image to find the culprit, the images that
+    succeeded are not paid for twice. `batch_size` tells batch callers a good batch length.
     """
 
     _error_cls = EmbedError
+    _MEMO_SIZE = 512
 
     def __init__(self, settings: Settings, *, client: Any = None, purpose: str = "GENERIC_INDEX"):
         model_id = settings.embed_model_id
@@ -533,6 +540,8 @@ class BedrockEmbedder(_BedrockModel):
         self.dim = settings.embed_dim
         self.price_per_call = settings.embed_price_usd
         self.purpose = purpose
+        self.batch_size = 4 * settings.concurrency
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def request_body(self, image: Image.Image) -> dict:
         """The exact body sent for one image (downscaled to the model's limits)."""
@@ -577,9 +586,22 @@ class BedrockEmbedder(_BedrockModel):
                                              f"non-finite vector.")
         return (arr / norm).astype(np.float32)
 
+    def _embed_body(self, body: dict, image_id: str | None) -> np.ndarray:
+        key = hashlib.sha256(json.dumps(body).encode()).hexdigest()
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key].copy()
+        vec = self._vector(self.invoke(body, image_id=image_id), image_id)
+        with self._lock:
+            self._memo[key] = vec
+            while len(self._memo) > self._MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return vec.copy()
+
     def embed_one(self, image: Image.Image, *, image_id: str | None = None) -> np.ndarray:
         """One image -> float32 (dim,), L2-normalised."""
-        return self._vector(self.invoke(self.request_body(image), image_id=image_id), image_id)
+        return self._embed_body(self.request_body(image), image_id)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """float32 (n, dim), L2-normalised; calls run concurrently (settings.concurrency)."""
@@ -591,7 +613,7 @@ class BedrockEmbedder(_BedrockModel):
             texts = [texts]
 
         def one(text: str) -> np.ndarray:
-            return self._vector(self.invoke(self.text_request_body(text), image_id=None), None)
+            return self._embed_body(self.text_request_body(text), None)
         return self._many(one, list(texts))
 
     def _many(self, fn, items: list) -> np.ndarray:
@@ -709,6 +731,8 @@ def check_access(settings: Settings, *, session: boto3.Session | None = None, cl
     now = now or datetime.now(timezone.utc)
     cred_row, session = _credentials_row(settings, session)
     rows = [cred_row]
+    if client is None and cred_row["status"] != "present":
+        session = None  # nothing to sign with: model checks would only fail (after slow probing)
     if client is None and session is not None:
         try:
             client = make_client(settings, "bedrock", session=session)
@@ -719,7 +743,8 @@ def check_access(settings: Settings, *, session: boto3.Session | None = None, cl
                                  ("embed model", settings.embed_model_id, EmbedError)):
         if client is None:
             rows.append({"check": check, "model_id": model_id, "status": "not checked",
-                         "details": "no AWS session", "what_to_do": "fix the credentials first"})
+                         "details": "no AWS credentials or session",
+                         "what_to_do": "fix the credentials first (see the credentials row)"})
         else:
             rows.append(_model_row(check, model_id, settings, client, now, cls))
     return pd.DataFrame(rows, columns=ACCESS_COLUMNS)

@@ -88,8 +88,12 @@ def estimate(n_items: int, n_cached: int, price_per_call: float, what: str,
                         price_per_call=price_per_call, dollars=calls * price_per_call, unit=unit)
 
 
-def check_budget(est: CostEstimate, max_spend_usd: float) -> CostEstimate:
-    """Stop before spending more than `max_spend_usd`; return the estimate when within it."""
+def check_budget(est: CostEstimate, max_spend_usd: float | Any) -> CostEstimate:
+    """Stop before spending more than `max_spend_usd`; return the estimate when within it.
+
+    `max_spend_usd` is a number of dollars, or anything with a `max_spend_usd` attribute
+    (a `Settings`)."""
+    max_spend_usd = float(getattr(max_spend_usd, "max_spend_usd", max_spend_usd))
     if est.dollars <= max_spend_usd + 1e-12:
         return est
     suggested = max(1, int(est.dollars * 1.2 + 0.999))
@@ -103,13 +107,21 @@ def check_budget(est: CostEstimate, max_spend_usd: float) -> CostEstimate:
 
 
 def _pairs(items: Mapping[str, T] | Iterable[tuple[str, T]]) -> Iterable[tuple[str, T]]:
-    return items.items() if isinstance(items, Mapping) else items
+    if isinstance(items, Mapping):
+        yield from items.items()
+        return
+    for pair in items:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            shape = f"a {len(pair)}-tuple" if isinstance(pair, tuple) else type(pair).__name__
+            raise TypeError(f"run_parallel items must be a mapping id -> item or (id, item) pairs, "
+                            f"got {shape}; e.g. pass ((t[0], t) for t in tasks)")
+        yield pair
 
 
 def run_parallel(fn: Callable[[T], R],
                  items: Mapping[str, T] | Iterable[tuple[str, T]],
                  concurrency: int,
-                 desc: str,
+                 desc: str | None,
                  *,
                  catch: tuple[type[BaseException], ...] = ITEM_ERRORS,
                  progress: bool = True) -> tuple[dict[str, R], pd.DataFrame]:
@@ -150,7 +162,7 @@ def run_parallel(fn: Callable[[T], R],
                 record(item_id, lambda item=item: fn(item))
                 bar.update(1)
         else:
-            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=desc[:20]) as pool:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="run_parallel") as pool:
                 pending: dict[Future, str] = {}
 
                 def submit_more() -> None:

@@ -147,6 +147,14 @@ def test_mask_request_body_is_titan_inpainting_with_returnmask():
         bedrock.mask_request("QUJD", "x" * 513)
 
 
+def test_preview_body_shortens_the_base64_image_for_notebooks():
+    masker = bedrock.BedrockMasker(make_settings())
+    shown = json.loads(bedrock.preview_body(masker.request_body(photo(), "dress")))
+    assert shown["inPaintingParams"]["image"].startswith("<base64, ")
+    assert shown["inPaintingParams"]["maskPrompt"] == "dress"
+    assert shown["imageGenerationConfig"]["cfgScale"] == 8.0
+
+
 @pytest.mark.parametrize("model_id", [TITAN_V2, NOVA_CANVAS])
 def test_mask_sends_exact_body_and_returns_bool_garment_mask(stubbed, model_id):
     settings, client, stub = stubbed(mask_model_id=model_id)
@@ -352,7 +360,8 @@ def test_region_without_the_model(stubbed):
 
 def test_model_timeout_is_a_service_error(stubbed):
     settings, client, stub = stubbed()
-    queue_error(stub, TITAN_V2, "ModelTimeoutException", "Model has timed out in processing the request.", 408)
+    queue_error(stub, TITAN_V2, "ModelTimeoutException",
+                "Model has timed out in processing the request.", 408)
     assert "re-run later" in str(expect_mask_error(stub, settings, client, "service_error"))
 
 
@@ -472,6 +481,29 @@ def test_embed_several_images_keeps_order(stubbed):
         assert np.allclose(out[i], v / np.linalg.norm(v), atol=1e-6)
 
 
+def test_a_failed_batch_retried_one_by_one_does_not_pay_twice(stubbed):
+    """The embedding step re-embeds a failed batch image by image; the image that already
+    succeeded must not be sent again (the Stubber would refuse an unqueued call)."""
+    settings, client, stub = stubbed(embed_dim=256)
+    good, bad = photo(), photo(96, 64)
+    good_params, bad_params = (
+        invoke_params(TITAN_EMBED, {"inputImage": png_b64(im),
+                                    "embeddingConfig": {"outputEmbeddingLength": 256}})
+        for im in (good, bad))
+    stub.add_response("invoke_model", body_of({"embedding": fake_vector(256), "message": None,
+                                               "inputTextTokenCount": 0}), good_params)
+    stub.add_client_error("invoke_model", service_error_code="ValidationException",
+                          service_message="This request has been blocked by our content filters.",
+                          http_status_code=400, expected_params=bad_params)
+    embedder = bedrock.BedrockEmbedder(settings, client=client)
+    assert embedder.batch_size == 4
+    with pytest.raises(EmbedError):
+        embedder.embed([good, bad])
+    again = embedder.embed([good])  # no call: remembered
+    v = np.array(fake_vector(256))
+    assert np.allclose(again[0], v / np.linalg.norm(v), atol=1e-6)
+
+
 def test_embed_text_query(stubbed):
     settings, client, stub = stubbed(embed_dim=384)
     stub.add_response("invoke_model", body_of({"embedding": fake_vector(384), "inputTextTokenCount": 7,
@@ -533,7 +565,8 @@ def test_embedding_errors(stubbed, code, message, status, reason):
     stub.add_client_error("invoke_model", service_error_code=code, service_message=message,
                           http_status_code=status,
                           expected_params=invoke_params(TITAN_EMBED, {
-                              "inputImage": png_b64(photo()), "embeddingConfig": {"outputEmbeddingLength": 256}}))
+                              "inputImage": png_b64(photo()),
+                              "embeddingConfig": {"outputEmbeddingLength": 256}}))
     with pytest.raises(EmbedError) as info:
         bedrock.BedrockEmbedder(settings, client=client).embed([photo()])
     assert info.value.reason == reason
@@ -641,9 +674,8 @@ def test_check_access_without_credentials(monkeypatch):
     rows = bedrock.check_access(make_settings()).set_index("check")
     assert rows.loc["credentials", "status"] == "missing"
     assert "aws configure" in rows.loc["credentials", "what_to_do"]
-    # model checks are attempted and fail before sending (no credentials to sign with)
     assert rows.loc["mask model", "status"] == "not checked"
-    assert "aws configure" in rows.loc["mask model", "what_to_do"]
+    assert "credentials" in rows.loc["mask model", "what_to_do"]
 
 
 def test_check_access_with_unknown_profile():

@@ -126,6 +126,19 @@ def test_serial_mode_runs_in_the_calling_thread():
     assert set(results.values()) == {caller}
 
 
+def test_check_budget_takes_settings_too():
+    from helpers.settings import load_settings
+
+    settings = load_settings(toml_path=None, env={}, max_spend_usd=1.0)
+    with pytest.raises(cost.BudgetExceeded, match=r"maximum spend of \$1.00"):
+        cost.check_budget(cost.estimate(200, 0, 0.01, "Titan mask"), settings)
+
+
+def test_items_that_are_not_pairs_get_a_clear_error():
+    with pytest.raises(TypeError, match="got a 3-tuple"):
+        cost.run_parallel(lambda x: x, [("a", 1, 2)], 2, None, progress=False)
+
+
 def test_duplicate_ids_are_refused():
     with pytest.raises(ValueError, match="duplicate id 'a'"):
         cost.run_parallel(lambda x: x, [("a", 1), ("a", 2)], 2, "dup", progress=False)
