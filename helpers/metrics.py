@@ -195,6 +195,16 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = BO
     return {"value": float(diff.mean()), "ci95": [float(lo), float(hi)], "rounds": rounds, "seed": seed}
 
 
+def bootstrap_mean(values: Sequence[float], *, rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+                   level: float = 0.95) -> dict[str, float | list[float]]:
+    """The mean of one condition's per-query values and its percentile bootstrap interval
+    (the whiskers of a bar chart). For a *difference* between conditions use `paired_bootstrap`:
+    two overlapping single-condition intervals do not mean "no difference"."""
+    values = np.asarray(values, dtype=float)
+    out = paired_bootstrap(values, np.zeros_like(values), rounds=rounds, seed=seed, level=level)
+    return out
+
+
 def wilcoxon_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided Wilcoxon signed-rank p-value for paired per-query values (e.g. AP).
 

@@ -65,7 +65,8 @@ def test_only_filters_sources(fake_modules, monkeypatch, tmp_path):
 
 
 def test_every_goal_compares_the_right_way():
-    assert bench.GOALS["stub_concurrency_ratio"].ok(0.3) is True
-    assert bench.GOALS["stub_concurrency_ratio"].ok(0.5) is False
+    assert bench.GOALS["bedrock_stub_speedup"].ok(3.5) is True
+    assert bench.GOALS["bedrock_stub_speedup"].ok(2.0) is False
+    assert bench.GOALS["index_build_10k_s"].ok(15) is True
     assert bench.GOALS["pipeline_cold_images_per_s"].ok(19.9) is False
     assert bench.GOALS["pipeline_cold_images_per_s"].ok("error") is None

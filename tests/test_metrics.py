@@ -184,3 +184,11 @@ def test_seed_statistic_cannot_tell_good_from_bad():
 def test_recall_from_neighbours():
     assert metrics.recall_from_neighbours(["A", "B"], [["A", "B"], ["A", "B"]]) == 0.5
     assert metrics.recall_from_neighbours(["A", "B"], [["A", "B"], ["A", "B"]], k=2) == 1.0
+
+
+def test_bootstrap_mean_interval():
+    values = np.array([1.0] * 30 + [0.0] * 10)
+    out = metrics.bootstrap_mean(values)
+    assert out["value"] == 0.75
+    assert out["ci95"][0] < 0.75 < out["ci95"][1]
+    assert out == metrics.bootstrap_mean(values)

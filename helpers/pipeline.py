@@ -1,0 +1,452 @@
+"""The whole pipeline in one call, and `python -m helpers run`: load, mask, cut, embed, index, evaluate.
+
+Why one function: the metrics notebook, the CLI, the benchmark and the tests must run exactly
+the same steps in the same order with the same cache, or their numbers would not agree. Every
+step goes through the content-addressed cache, so a second run makes no model call and takes
+seconds. Failures are data: an image that cannot be masked or embedded is left out of that
+condition and counted, never a crash.
+
+Three conditions are embedded and compared:
+- `full`: the whole photo (what the original demo searched with);
+- `garment`: the garment cut out with the configured masker (local offline, or Titan on Bedrock);
+- `garment_reference`: the garment cut out with the catalogue's ground-truth masks, when the
+  catalogue has them: an upper bound that says how much better masks would help.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers import metrics
+from helpers.settings import PROJECT_ROOT, Settings, load_settings
+
+CONDITIONS = ("full", "garment", "garment_reference")
+CUT_FORM = "square"          # the embedder's input form: tight crop, padded square on white
+CUT_MARGIN = 0.06
+ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
+
+
+@dataclass
+class PipelineResult:
+    """Everything one run produced; `evaluate(result)` turns it into metrics.json."""
+
+    settings: Settings
+    table: pd.DataFrame                      # the catalogue rows that were run (after `limit`)
+    skipped: pd.DataFrame                    # files the catalogue loader rejected, with reasons
+    embedder_id: str
+    dim: int
+    masks: Any                               # helpers.masking.MaskRun (configured masker)
+    cuts: Any                                # helpers.cutting.CutRun
+    embeddings: dict[str, Any]               # condition -> helpers.embedding.EmbedRun
+    reference_masks: Any = None              # MaskRun of the ground-truth masks, if any
+    reference_cuts: Any = None
+    index: dict[str, Any] = field(default_factory=dict)   # collection names + Chroma checks
+    timings_s: dict[str, float] = field(default_factory=dict)
+    _retrievals: dict[str, metrics.Retrieval] | None = field(default=None, repr=False)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return "garment_reference" in self.embeddings
+
+    @property
+    def conditions(self) -> list[str]:
+        return [c for c in CONDITIONS if c in self.embeddings]
+
+    def common_ids(self) -> list[str]:
+        """Images every condition embedded, in catalogue order: the conditions are compared on
+        the same queries and the same gallery (an image without a garment cut-out is counted
+        as a failure of that condition, see `failures`)."""
+        have = [set(self.embeddings[c].ids) for c in self.conditions]
+        return [i for i in self.table["image_id"].astype(str) if all(i in h for h in have)]
+
+    def vectors(self, condition: str, ids: list[str] | None = None) -> np.ndarray:
+        run = self.embeddings[condition]
+        ids = self.common_ids() if ids is None else ids
+        pos = {i: n for n, i in enumerate(run.ids)}
+        return run.vectors[[pos[i] for i in ids]]
+
+    def retrievals(self) -> dict[str, metrics.Retrieval]:
+        """Leave-one-out retrieval of every condition over the common images (computed once)."""
+        if self._retrievals is None:
+            ids = self.common_ids()
+            items = self.table.set_index(self.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str)
+            self._retrievals = {c: metrics.evaluate_retrieval(self.vectors(c, ids), items.to_numpy(), ids)
+                                for c in self.conditions}
+        return self._retrievals
+
+    def failures(self) -> pd.DataFrame:
+        """One row per image and condition that produced no vector (condition, image_id, reason, message)."""
+        frames = [run.failures.assign(condition=c) for c, run in self.embeddings.items() if len(run.failures)]
+        cols = ["condition", "image_id", "reason", "message"]
+        return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def _timed(timings: dict[str, float], name: str):
+    class _T:
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - self.t, 3)
+    return _T()
+
+
+def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, progress: bool = True,
+                 index: bool = True, reference: bool = True) -> PipelineResult:
+    """Run every step on the catalogue named by `settings.catalog` and return all the results.
+
+    `limit` keeps the first N catalogue rows (a quick look; metrics need several images per
+    item, so prefer whole items). `index=False` skips ChromaDB (the numbers come from numpy
+    either way; the index is what the search app uses and is checked against numpy here).
+    `reference=False` skips the ground-truth-mask condition even when the catalogue has masks.
+    """
+    from helpers.cache import Cache
+    from helpers.catalog import load_catalog
+    from helpers.cutting import cut_catalog
+    from helpers.embedding import embed_images, get_embedder
+    from helpers.masking import get_masker, mask_catalog
+
+    settings = settings or load_settings()
+    cache = Cache(settings.cache_dir)
+    t: dict[str, float] = {}
+    start = time.perf_counter()
+    with _timed(t, "load"):
+        loaded = load_catalog(settings.catalog, settings)
+        table = loaded.table.reset_index(drop=True)
+        if limit is not None:
+            table = table.head(int(limit)).reset_index(drop=True)
+        table["image_id"] = table["image_id"].astype(str)
+    if len(table) < 2:
+        raise ValueError(f"the catalogue {settings.catalog} has {len(table)} usable image(s); retrieval "
+                         "needs at least two images of one item (see the skipped table for why)")
+    with _timed(t, "mask"):
+        masker = get_masker(settings, table)
+        mask_run = mask_catalog(table, settings, masker=masker, cache=cache, progress=progress)
+    with _timed(t, "cut"):
+        cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, cache=cache,
+                              settings=settings, progress=progress)
+    embedder = get_embedder(settings)
+    embeddings: dict[str, Any] = {}
+    with _timed(t, "embed_full"):
+        embeddings["full"] = embed_images(dict(zip(table["image_id"], table["image_path"])), embedder,
+                                          view="full", cache=cache, settings=settings, progress=progress)
+    with _timed(t, "embed_garment"):
+        embeddings["garment"] = _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress)
+    ref_masks = ref_cuts = None
+    if reference and _has_ground_truth(table):
+        from helpers.masking import ReferenceMasker
+
+        with _timed(t, "reference"):
+            ref_masks = mask_catalog(table, settings, masker=ReferenceMasker(table), cache=cache, progress=False)
+            ref_cuts = cut_catalog(table, ref_masks.masks, CUT_FORM, margin=CUT_MARGIN, cache=cache,
+                                   settings=settings, progress=False)
+            embeddings["garment_reference"] = _embed_cutouts(table, ref_cuts, ref_masks, embedder, cache,
+                                                             settings, progress)
+    result = PipelineResult(settings=settings, table=table, skipped=loaded.skipped, embedder_id=embedder.model_id,
+                            dim=int(embedder.dim), masks=mask_run, cuts=cut_run, embeddings=embeddings,
+                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t)
+    if index:
+        with _timed(t, "index"):
+            result.index = _index_and_check(result)
+    t["total"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress):
+    """Embed the garment cut-outs; images without one carry their masking/cutting reason."""
+    from helpers.embedding import FAILURE_COLUMNS, embed_images
+
+    prior = pd.concat([df[FAILURE_COLUMNS] for df in (mask_run.failures, cut_run.failures) if len(df)],
+                      ignore_index=True) if (len(mask_run.failures) or len(cut_run.failures)) else None
+    if prior is not None:
+        prior = prior.drop_duplicates("image_id", keep="first")  # the masking reason is the root cause
+    cutouts = {i: cut_run.cutouts[i] for i in table["image_id"] if i in cut_run.cutouts}
+    return embed_images(cutouts, embedder, view="garment", cache=cache, settings=settings,
+                        progress=progress, failures=prior)
+
+
+def _has_ground_truth(table: pd.DataFrame) -> bool:
+    if "garment_mask_path" not in table.columns:
+        return False
+    paths = table["garment_mask_path"]
+    return bool(paths.notna().all() and all(str(p) and Path(str(p)).is_file() for p in paths))
+
+
+# --------------------------------------------------------------------------- index + check
+
+def _index_and_check(result: PipelineResult) -> dict[str, Any]:
+    """Index full and garment vectors in ChromaDB and check its top-1 answers against numpy.
+
+    Chroma's HNSW search is approximate; its Recall@1 must agree with the exact numpy figure
+    within a small tolerance, or the collections' HNSW settings need a larger ef_search.
+    """
+    from helpers import index as chroma_index
+
+    out: dict[str, Any] = {}
+    meta = result.table.set_index("image_id")
+    for view in ("full", "garment"):
+        run = result.embeddings[view]
+        if len(run.ids) < 2:
+            continue
+        ids = list(run.ids)
+        items = meta.loc[ids, "item_id"].astype(str).to_numpy()
+        collection = chroma_index.index_view(result.settings, view, run, meta.loc[ids].reset_index())
+        neighbours = chroma_index.query_vectors(collection, run.vectors, k=2)
+        top1 = []
+        for own, found in zip(ids, neighbours):
+            others = [i for i in found if i != own]
+            top1.append([meta.loc[others[0], "item_id"]] if others else [])
+        exact = metrics.evaluate_retrieval(run.vectors, items, ids)
+        out[view] = {"collection": getattr(collection, "name", str(collection)), "count": len(ids),
+                     "recall@1_chroma": metrics.recall_from_neighbours(items[exact._evaluated],
+                                                                       [top1[n] for n in np.flatnonzero(exact._evaluated)]),
+                     "recall@1_numpy": exact.recall_at(1)}
+        out[view]["agree"] = abs(out[view]["recall@1_chroma"] - out[view]["recall@1_numpy"]) <= CHROMA_TOLERANCE
+    return out
+
+
+CHROMA_TOLERANCE = 0.02  # HNSW may miss a true nearest neighbour now and then
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
+             seed: int = metrics.BOOTSTRAP_SEED) -> dict[str, Any]:
+    """metrics.json (the schema of issue 7, plus breakdowns) for one pipeline result."""
+    t0 = time.perf_counter()
+    res = result.retrievals()
+    table = result.table
+    conditions: dict[str, Any] = {c: None for c in CONDITIONS}
+    for c, r in res.items():
+        conditions[c] = r.summary()
+        conditions[c]["failed_images"] = int(len(result.embeddings[c].failures))
+    g_hit, f_hit = metrics.aligned(res["garment"], res["full"], "hit@1")
+    g_ap, f_ap = metrics.aligned(res["garment"], res["full"], "ap")
+    delta = metrics.paired_bootstrap(g_hit, f_hit, rounds=rounds, seed=seed)
+    out: dict[str, Any] = {
+        "catalog": {"images": int(len(table)), "items": int(table["item_id"].nunique()),
+                    "skipped": int(len(result.skipped)), "evaluated_images": len(result.common_ids()),
+                    "path": str(result.settings.catalog)},
+        "backend": result.settings.backend,
+        "masker": result.masks.model_id,
+        "embedder": result.embedder_id,
+        "dim": result.dim,
+        "conditions": conditions,
+        "delta_recall@1": {"value": delta["value"], "ci95": delta["ci95"], "rounds": rounds, "seed": seed},
+        "wilcoxon_p_ap": metrics.wilcoxon_p(g_ap, f_ap),
+        "mask_iou": None,
+        "seed_statistic": {c: metrics.seed_statistic(r) for c, r in res.items()},
+    }
+    if "garment_reference" in res:
+        r_hit, g_hit2 = metrics.aligned(res["garment_reference"], res["garment"], "hit@1")
+        out["delta_recall@1_reference_vs_garment"] = {
+            k: v for k, v in metrics.paired_bootstrap(r_hit, g_hit2, rounds=rounds, seed=seed).items()
+            if k in ("value", "ci95")}
+        out["mask_iou"] = mask_iou_summary(result)
+    if "shoot_id" in table.columns:
+        out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
+    out["by_attribute"] = {a: _records(metrics.breakdown(res, table, a)) for a in ATTRIBUTES if a in table.columns}
+    out["chroma_check"] = result.index or None
+    out["timings_s"] = dict(result.timings_s, evaluate=round(time.perf_counter() - t0, 3))
+    return _clean(out)
+
+
+def mask_iou_summary(result: PipelineResult) -> dict[str, float] | None:
+    """Mean and median IoU of the configured masker against the ground-truth masks."""
+    scores = mask_scores(result)
+    if scores is None or not len(scores):
+        return None
+    return {"mean": float(scores["iou"].mean()), "median": float(scores["iou"].median()),
+            "images": int(len(scores)), "failed": int(scores["failed"].sum())}
+
+
+def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
+    """Per-image IoU of the configured masker's masks against ground truth (None without it)."""
+    if "garment_mask_path" not in result.table.columns or not result.has_ground_truth:
+        return None
+    from helpers.masking import evaluate_masks
+
+    return evaluate_masks(result.masks, result.table)
+
+
+def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
+    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
+    garment does not), worst first, each with a guess at what went wrong:
+
+    - the query's own mask is poor (IoU < `weak_iou`): a masking error;
+    - the wrong answer's mask is poor: the gallery side of the same problem;
+    - otherwise the wrong answer is a look-alike: the attributes it shares with the query say
+      which (same colour and pattern: only shape tells them apart; the embedder sees texture).
+    """
+    res = result.retrievals()
+    g = res["garment"].per_query.set_index("image_id")
+    f = res["full"].per_query.set_index("image_id")
+    lost = g.index[(g["hit@1"] == 0) & (f.loc[g.index, "hit@1"] == 1)]
+    meta = result.table.set_index("image_id")
+    scores = mask_scores(result)
+    iou = scores.set_index("image_id")["iou"] if scores is not None else pd.Series(dtype=float)
+    attrs = [a for a in ("colour", "pattern", "silhouette", "background", "shoot_id") if a in meta.columns]
+    rows = []
+    for q in lost:
+        wrong = g.loc[q, "top1_image_id"]
+        shared = [a for a in attrs if meta.loc[q, a] == meta.loc[wrong, a]]
+        q_iou, w_iou = iou.get(q, np.nan), iou.get(wrong, np.nan)
+        if q_iou < weak_iou:
+            why = f"the query's mask is poor (IoU {q_iou:.2f})"
+        elif w_iou < weak_iou:
+            why = f"the wrong answer's mask is poor (IoU {w_iou:.2f})"
+        else:
+            same = [a for a in shared if a != "shoot_id"]
+            why = ("look-alike: a different item with the same " + " and ".join(same)) if same \
+                else "the embedder confuses two different garments"
+        rows.append({"image_id": q, "item_id": meta.loc[q, "item_id"],
+                     "garment_top1": wrong, "garment_top1_item": meta.loc[wrong, "item_id"],
+                     "full_top1": f.loc[q, "top1_image_id"], "garment_rank": int(g.loc[q, "first_relevant_rank"]),
+                     "ap_garment": g.loc[q, "ap"], "ap_full": f.loc[q, "ap"],
+                     "query_iou": q_iou, "answer_iou": w_iou, "shared": ", ".join(shared), "diagnosis": why})
+    out = pd.DataFrame(rows, columns=["image_id", "item_id", "garment_top1", "garment_top1_item", "full_top1",
+                                      "garment_rank", "ap_garment", "ap_full", "query_iou", "answer_iou",
+                                      "shared", "diagnosis"])
+    return out.assign(ap_loss=out["ap_full"] - out["ap_garment"]).sort_values(
+        ["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def gallery_rows(result: PipelineResult, losses: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
+    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n losses."""
+    from PIL import Image
+
+    paths = result.table.set_index("image_id")["image_path"]
+    cut = result.cuts.cutouts
+    rows = []
+    for rec in losses.head(n).to_dict("records"):
+        rows.append(dict(rec, query_image=Image.open(paths[rec["image_id"]]).convert("RGB"),
+                         query_mask=result.masks.masks.get(rec["image_id"]),
+                         query_cutout=cut.get(rec["image_id"]),
+                         garment_top1_image=cut.get(rec["garment_top1"]),
+                         full_top1_image=Image.open(paths[rec["full_top1"]]).convert("RGB")))
+    return rows
+
+
+def _records(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {str(k): {c: (None if pd.isna(v) else float(v)) for c, v in row.items()} for k, row in frame.iterrows()}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN to null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    return value
+
+
+def write_metrics(doc: dict[str, Any], out_dir: Path) -> Path:
+    """Write `out_dir/metrics.json` atomically (a killed run never leaves half a file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "metrics.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def default_run_dir(runs: Path = PROJECT_ROOT / "runs") -> Path:
+    """runs/latest when it exists; otherwise a new runs/<UTC timestamp>/ with runs/latest -> it."""
+    latest = runs / "latest"
+    if latest.is_dir():
+        return latest
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = runs / stamp
+    target.mkdir(parents=True, exist_ok=True)
+    if latest.is_symlink():
+        latest.unlink()  # dangling
+    latest.symlink_to(target.name)
+    return latest
+
+
+def summary_table(doc: dict[str, Any]) -> pd.DataFrame:
+    """The metrics table, one row per condition (for printing)."""
+    rows = {c: m for c, m in doc["conditions"].items() if m}
+    cols = ["recall@1", "recall@5", "recall@10", "map", "mrr", "ndcg@10", "queries"]
+    return pd.DataFrame(rows).T[cols]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers run",
+                                     description="Run the whole pipeline (load, mask, cut, embed, index, "
+                                                 "evaluate) and write metrics.json.")
+    parser.add_argument("--catalog", type=Path, default=None, help="catalogue folder (default: settings)")
+    parser.add_argument("--backend", choices=("local", "bedrock"), default=None)
+    parser.add_argument("--masker", choices=("auto", "local", "bedrock", "reference"), default=None)
+    parser.add_argument("--out", type=Path, default=None, help="folder for metrics.json (default runs/latest)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
+    parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    from helpers.settings import SettingsError
+
+    try:
+        settings = load_settings(catalog=args.catalog, backend=args.backend, masker=args.masker)
+        result = run_pipeline(settings, limit=args.limit, progress=not args.quiet, index=not args.no_index)
+        doc = evaluate(result)
+    except (SettingsError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = write_metrics(doc, args.out if args.out else default_run_dir())
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+        print(summary_table(doc))
+    d = doc["delta_recall@1"]
+    print(f"\ngarment - full Recall@1 = {d['value']:+.3f}  (95% CI {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f}, "
+          f"paired bootstrap, {d['rounds']} rounds);  Wilcoxon p (AP) = {doc['wilcoxon_p_ap']}")
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- benchmark
+
+def bench_pipeline(catalog: Path | str | None = None, repeats: int = 3, quick: bool = False) -> dict[str, float]:
+    """Pipeline images/s with a cold cache, and the speed-up of a fully cached re-run (median).
+
+    Runs in a private temporary cache and index, so the user's cache is untouched and "cold"
+    really is cold (the ONNX export is made once before timing: it is set-up, not per image).
+    """
+    import tempfile
+
+    from helpers.embedding import export_onnx
+
+    base = load_settings(backend="local", masker="local")
+    catalog = Path(catalog) if catalog else base.catalog
+    if not (catalog / "manifest.csv").is_file() and not any(catalog.glob("*")):
+        raise FileNotFoundError(f"no catalogue at {catalog}: run `python -m helpers sample` first")
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        settings = base.replace(catalog=catalog, cache_dir=Path(tmp) / "cache", chroma_path=Path(tmp) / "chroma")
+        export_onnx(settings.cache_dir)
+        cold = run_pipeline(settings, progress=False, index=False, reference=False)
+        n = len(cold.table)
+        warm = [run_pipeline(settings, progress=False, index=False, reference=False).timings_s["total"]
+                for _ in range(1 if quick else repeats)]
+    cold_s = cold.timings_s["total"]
+    warm_s = float(np.median(warm))
+    return {"pipeline_images": n,
+            "pipeline_cold_s": round(cold_s, 2),
+            "pipeline_cold_images_per_s": round(n / cold_s, 1),
+            "pipeline_cached_s": round(warm_s, 3),
+            "pipeline_cached_images_per_s": round(n / warm_s, 1),
+            "pipeline_cached_speedup": round(cold_s / warm_s, 1)}
