@@ -77,11 +77,14 @@ HAIR_COLOURS: dict[str, tuple[int, int, int]] = {
     "auburn": (120, 52, 30), "blonde": (200, 168, 110), "grey": (160, 158, 156),
 }
 HAIR_STYLES = ("short", "bob", "long", "bun", "curly")
+FACADES = [(150, 82, 62), (200, 188, 166), (150, 150, 148), (226, 214, 190), (86, 86, 96),
+           (140, 150, 122), (182, 112, 82), (176, 160, 140), (110, 120, 140)]
 
 # part ids in the label map (0 = background)
 P_HAIR_BACK, P_HEAD, P_NECK, P_TORSO_SKIN = 1, 2, 3, 4
 P_ARM_L, P_ARM_R, P_HAND_L, P_HAND_R, P_LEG_L, P_LEG_R = 5, 6, 7, 8, 9, 10
 P_SHOE_L, P_SHOE_R, P_HAIR_FRONT, P_EYE, P_BROW, P_LIPS, P_FOREARM_L, P_FOREARM_R = 11, 12, 13, 14, 15, 16, 17, 18
+P_NOSE = 19
 P_DRESS, P_SLEEVE_L, P_SLEEVE_R, P_STRAP = 20, 21, 22, 23
 GARMENT_PARTS = (P_DRESS, P_SLEEVE_L, P_SLEEVE_R, P_STRAP)
 SKIN_PARTS = (P_HEAD, P_NECK, P_TORSO_SKIN, P_ARM_L, P_ARM_R, P_HAND_L, P_HAND_R, P_LEG_L, P_LEG_R,
@@ -243,7 +246,7 @@ def plan_figures(rng: np.random.Generator, n: int) -> list[FigureSpec]:
 
 def _temperature_gains(kelvin_shift: float) -> list[float]:
     """Warm (>0) or cool (<0) white balance as RGB gains."""
-    return [1.0 + 0.12 * kelvin_shift, 1.0 + 0.02 * kelvin_shift, 1.0 - 0.14 * kelvin_shift]
+    return [1.0 + 0.08 * kelvin_shift, 1.0 + 0.015 * kelvin_shift, 1.0 - 0.09 * kelvin_shift]
 
 
 def plan_shoot(rng: np.random.Generator, shoot_id: str, background: str, figures: list[str]) -> ShootSpec:
@@ -264,7 +267,7 @@ def plan_shoot(rng: np.random.Generator, shoot_id: str, background: str, figures
               "skirting": bool(rng.random() < 0.5), "texture": float(rng.uniform(4, 12))}
     else:
         bg = {"sky": col(150, 235), "horizon": float(rng.uniform(0.35, 0.6)),
-              "pavement": col(90, 160), "n_buildings": int(rng.integers(3, 7)),
+              "pavement": [float(v) for v in rng.uniform(95, 165) + rng.uniform(-12, 12, 3)], "n_buildings": int(rng.integers(3, 7)),
               "tile": float(rng.uniform(0.08, 0.16)), "dof": float(rng.uniform(1.5, 3.5))}
     light = {"brightness": float(rng.uniform(0.8, 1.15)), "warmth": float(rng.uniform(-1, 1)),
              "dir": [float(rng.uniform(-0.8, 0.8)), float(rng.uniform(-0.7, 0.1))],
@@ -405,53 +408,56 @@ class Body:
 def make_body(fig: FigureSpec, pose: dict, jitter: np.ndarray) -> Body:
     hl = fig.head
     y_chin = hl
-    y_sh = hl + 0.052
-    y_bust, y_waist, y_hip = y_sh + 0.085, y_sh + 0.2, y_sh + 0.3
+    y_sh = hl + 0.04
+    y_bust, y_waist, y_hip = y_sh + 0.09, y_sh + 0.205, y_sh + 0.305
     sw, hw, ww = fig.shoulder, fig.hip, fig.waist
-    arm_r, leg_r = 0.026, 0.036
+    arm_r, leg_r = 0.027, 0.037
     sh_l = np.array([-sw / 2 + arm_r * 0.9, y_sh + 0.018])
     sh_r = np.array([sw / 2 - arm_r * 0.9, y_sh + 0.018])
-    l1, l2 = 0.165, 0.15
+    l1, l2 = 0.158, 0.142
+    reach = l1 + l2
     arms, side = pose["arms"], pose["side"]
     j = jitter
 
-    def target(kind: str, s: int) -> tuple[np.ndarray, float]:
-        if kind == "down":
-            return np.array([s * (sw / 2 + 0.015 + 0.01 * j[0]), y_sh + 0.3]), s
+    def target(kind: str, s: int, sh: np.ndarray) -> np.ndarray:
+        if kind == "down":  # hanging, nearly straight, a little away from the body
+            a = math.radians(9 + 3 * j[0])
+            return sh + 0.985 * reach * np.array([s * math.sin(a), math.cos(a)])
         if kind == "hips":
-            return np.array([s * (ww / 2 + 0.018), y_waist + 0.035 + 0.01 * j[1]]), s
+            return np.array([s * (ww / 2 + 0.02), y_waist + 0.035 + 0.01 * j[1]])
         if kind == "out":
-            return np.array([s * (sw / 2 + 0.13 + 0.02 * j[2]), y_sh + 0.27]), s
+            a = math.radians(30 + 4 * j[2])
+            return sh + 0.93 * reach * np.array([s * math.sin(a), math.cos(a)])
         if kind == "up":
-            return np.array([s * 0.045, hl * 0.35 + 0.01 * j[3]]), s
+            return np.array([s * 0.05, hl * 0.3 + 0.01 * j[3]])
         if kind == "front":
-            return np.array([s * 0.012, y_hip + 0.03 + 0.01 * j[4]]), s
+            return np.array([s * 0.012, y_hip + 0.035 + 0.01 * j[4]])
         raise ValueError(kind)
 
     kinds = {"down": ("down", "down"), "hips": ("hips", "hips"), "out": ("out", "out"),
              "front": ("front", "front"), "one-hip": ("hips", "down"), "one-up": ("up", "down")}[arms]
     if side < 0:
         kinds = kinds[::-1]
-    tl, ol = target(kinds[0], -1)
-    tr, orr = target(kinds[1], 1)
-    el_l, wr_l = _ik(sh_l, tl, l1, l2, ol)
-    el_r, wr_r = _ik(sh_r, tr, l1, l2, orr)
-    hip_l = np.array([-hw * 0.27, y_hip + 0.03])
-    hip_r = np.array([hw * 0.27, y_hip + 0.03])
+    el_l, wr_l = _ik(sh_l, target(kinds[0], -1, sh_l), l1, l2, -1)
+    el_r, wr_r = _ik(sh_r, target(kinds[1], 1, sh_r), l1, l2, 1)
+    hip_l = np.array([-hw * 0.26, y_hip + 0.02])
+    hip_r = np.array([hw * 0.26, y_hip + 0.02])
     y_an = 0.955
+    leg_len = (y_an - hip_l[1]) / 0.99 * fig.leg
     legs = pose["legs"]
-    spread = {"together": 0.035, "apart": 0.1, "step": 0.05, "cross": 0.0}[legs] + 0.008 * j[5]
+    spread = {"together": 0.03, "apart": 0.075, "step": 0.04, "cross": 0.0}[legs] + 0.006 * j[5]
     al = np.array([-spread, y_an])
     ar = np.array([spread, y_an])
-    if legs == "step":
-        (al if side > 0 else ar)[0] += -0.06 * side
-        (al if side > 0 else ar)[1] -= 0.015
+    if legs == "step":  # one foot forward and out, knee softly bent
+        moved = al if side > 0 else ar
+        moved[0] += -0.045 * side
+        moved[1] -= 0.02
     if legs == "cross":
-        al, ar = np.array([0.022, y_an]), np.array([-0.022, y_an - 0.005])
-    kn_l, an_l = _ik(hip_l, al, 0.24 * fig.leg, 0.25 * fig.leg, -0.2)
-    kn_r, an_r = _ik(hip_r, ar, 0.24 * fig.leg, 0.25 * fig.leg, 0.2)
-    return Body(fig, y_chin, y_sh, y_bust, y_waist, y_hip, 0.028, arm_r, leg_r, sh_l, sh_r, el_l, el_r,
-                wr_l, wr_r, hip_l, hip_r, kn_l, kn_r, an_l, an_r, np.array([0.0, hl * 0.52]))
+        al, ar = np.array([0.02, y_an]), np.array([-0.02, y_an - 0.006])
+    kn_l, an_l = _ik(hip_l, al, 0.49 * leg_len, 0.51 * leg_len, -1)
+    kn_r, an_r = _ik(hip_r, ar, 0.49 * leg_len, 0.51 * leg_len, 1)
+    return Body(fig, y_chin, y_sh, y_bust, y_waist, y_hip, 0.03, arm_r, leg_r, sh_l, sh_r, el_l, el_r,
+                wr_l, wr_r, hip_l, hip_r, kn_l, kn_r, an_l, an_r, np.array([0.0, hl * 0.5]))
 
 
 def dress_outline(item: ItemSpec, b: Body, flare_jit: float) -> dict[str, list[np.ndarray]]:
@@ -525,13 +531,13 @@ def dress_outline(item: ItemSpec, b: Body, flare_jit: float) -> dict[str, list[n
     if frac > 0 and neck != "halter" and sil != "slip":
         for s, sh, el, wr in ((-1, b.sh_l, b.el_l, b.wr_l), (1, b.sh_r, b.el_r, b.wr_r)):
             key = "sleeve_l" if s < 0 else "sleeve_r"
-            r0 = b.arm_r * 1.35
+            r0 = b.arm_r * 1.22
             if frac <= 1:
                 end = sh + (el - sh) * frac
-                parts[key].append(_capsule(sh, end, r0, b.arm_r * (1.25 + 0.15 * (frac < 0.6)), n=8))
+                parts[key].append(_capsule(sh, end, r0, b.arm_r * (1.12 + 0.12 * (frac < 0.6)), n=8))
             else:
-                parts[key].append(_capsule(sh, el, r0, b.arm_r * 1.2, n=8))
-                parts[key].append(_capsule(el, wr - (wr - el) * 0.04, b.arm_r * 1.15, b.arm_r * 1.05, n=8))
+                parts[key].append(_capsule(sh, el, r0, b.arm_r * 1.08, n=8))
+                parts[key].append(_capsule(el, wr - (wr - el) * 0.04, b.arm_r * 1.08, b.arm_r * 0.92, n=8))
     return parts
 
 
@@ -556,7 +562,7 @@ class _Canvas:
 
 
 def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, int]) -> np.ndarray:
-    small = rng.standard_normal((cells[1], cells[0])).astype(np.float32)
+    small = rng.standard_normal((cells[1], cells[0]), dtype=np.float32)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
@@ -587,6 +593,10 @@ def _inverse_coords(M: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.n
 
 
 def _background(shoot: ShootSpec, w: int, h: int, Mbg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The shoot's backdrop, drawn at half resolution (it is soft anyway) and scaled up."""
+    full_w, full_h = w, h
+    w, h = w // 2, h // 2
+    Mbg = Mbg * 0.5
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     X, Y = _inverse_coords(Mbg, xx, yy)
     bg = shoot.bg
@@ -628,14 +638,16 @@ def _background(shoot: ShootSpec, w: int, h: int, Mbg: np.ndarray, rng: np.rando
         while x0 < 0.9:
             bw = brng.uniform(0.18, 0.45)
             top = brng.uniform(-0.35, bg["horizon"] - 0.2)
-            colour = brng.uniform(60, 210, 3).astype(np.float32)
+            colour = np.array(_choice(brng, FACADES), np.float32) * brng.uniform(0.85, 1.1)
             m = (X >= x0) & (X < x0 + bw) & (Y > top) & (Y < bg["horizon"] + 0.02)
             out[m] = colour
             # windows
             wx = ((X - x0) / 0.07) % 1.0
             wy = ((Y - top) / 0.09) % 1.0
             win = m & (wx > 0.25) & (wx < 0.75) & (wy > 0.3) & (wy < 0.8) & (Y > top + 0.05)
-            out[win] = colour * 0.45 + brng.uniform(0, 60)
+            out[win] = colour * 0.35 + brng.uniform(10, 70)
+            frame = m & ~win & (wx > 0.18) & (wx < 0.82) & (wy > 0.22) & (wy < 0.88) & (Y > top + 0.04)
+            out[frame] = np.minimum(colour * 1.25 + 20, 255)
             if brng.random() < 0.5:  # shop sign / awning
                 aw = m & (Y > bg["horizon"] - 0.12) & (Y < bg["horizon"] - 0.07)
                 out[aw] = brng.uniform(40, 230, 3).astype(np.float32)
@@ -647,9 +659,8 @@ def _background(shoot: ShootSpec, w: int, h: int, Mbg: np.ndarray, rng: np.rando
         p = pcol * (1 + 0.06 * _noise(rng, h, w, (60, 60)))[..., None]
         p[g] *= 0.8
         out[pav] = p[pav]
-        k = int(bg["dof"] * h / 768 * 2) * 2 + 1
-        out = cv2.GaussianBlur(out, (k, k), 0)
-    return out
+        out = cv2.GaussianBlur(out, (0, 0), bg["dof"] * h / 768 * 2)
+    return cv2.resize(out, (full_w, full_h), interpolation=cv2.INTER_LINEAR)
 
 
 def _pattern(item: ItemSpec, u: np.ndarray, v: np.ndarray, b: Body) -> np.ndarray:
@@ -740,8 +751,6 @@ def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> d
         canvas.fill(_ellipse(hc + [0, 0.0], head_rx * 1.3, head_ry * 1.12), P_HAIR_BACK)
         canvas.fill(np.array([[-head_rx * 1.3, hc[1]], [head_rx * 1.3, hc[1]], [head_rx * 1.2, hc[1] + head_ry * 0.95],
                               [-head_rx * 1.2, hc[1] + head_ry * 0.95]]), P_HAIR_BACK)
-    elif hair == "bun":
-        canvas.fill(_ellipse(hc + [0, -head_ry * 1.05], head_rx * 0.6, head_ry * 0.42), P_HAIR_BACK)
     # legs and shoes
     for part, shoe, hip, kn, an in ((P_LEG_L, P_SHOE_L, b.hip_l, b.kn_l, b.an_l), (P_LEG_R, P_SHOE_R, b.hip_r, b.kn_r, b.an_r)):
         canvas.fill(_capsule(hip, kn, b.leg_r * 1.25, b.leg_r * 0.85), part)
@@ -776,18 +785,23 @@ def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> d
             canvas.fill(poly, label)
     # head, face, hair front
     canvas.fill(_ellipse(hc, head_rx, head_ry), P_HEAD)
-    canvas.fill(_ellipse(hc + [-head_rx * 1.0, 0.004], head_rx * 0.16, head_ry * 0.22), P_HEAD)  # ears
-    canvas.fill(_ellipse(hc + [head_rx * 1.0, 0.004], head_rx * 0.16, head_ry * 0.22), P_HEAD)
-    for s in (-1, 1):
-        canvas.fill(_ellipse(hc + [s * head_rx * 0.42, -head_ry * 0.02], head_rx * 0.17, head_ry * 0.07), P_EYE)
-        canvas.fill(_ellipse(hc + [s * head_rx * 0.42, -head_ry * 0.2], head_rx * 0.22, head_ry * 0.035), P_BROW)
-    canvas.fill(_ellipse(hc + [0, head_ry * 0.52], head_rx * 0.3, head_ry * 0.08), P_LIPS)
-    if hair in ("short", "bob", "long", "curly", "bun"):
-        cap = _ellipse(hc + [0, -head_ry * 0.3], head_rx * 1.12, head_ry * 0.78)
-        keep = cap[:, 1] < hc[1] - head_ry * 0.18 + np.abs(cap[:, 0]) * (0.9 if hair != "short" else 0.4)
-        cap = cap[keep]
-        if len(cap) >= 3:
-            canvas.fill(cap, P_HAIR_FRONT)
+    for sx in (-1, 1):
+        canvas.fill(_ellipse(hc + [sx * head_rx * 0.97, 0.006], head_rx * 0.15, head_ry * 0.2), P_HEAD)  # ears
+        canvas.fill(_ellipse(hc + [sx * head_rx * 0.4, -head_ry * 0.0], head_rx * 0.16, head_ry * 0.065), P_EYE)
+        canvas.fill(_ellipse(hc + [sx * head_rx * 0.42, -head_ry * 0.17], head_rx * 0.22, head_ry * 0.03,
+                             rot=-sx * 0.12), P_BROW)
+    canvas.fill(np.array([[-head_rx * 0.1, hc[1] + head_ry * 0.3], [head_rx * 0.1, hc[1] + head_ry * 0.3],
+                          [0, hc[1] + head_ry * 0.1]]), P_NOSE)
+    canvas.fill(_ellipse(hc + [0, head_ry * 0.52], head_rx * 0.3, head_ry * 0.075), P_LIPS)
+    # hair over the top of the head down to a hairline that curves to the temples
+    rx, ry = head_rx * (1.12 if hair != "curly" else 1.3), head_ry * (1.1 if hair != "curly" else 1.2)
+    arc = [hc + np.array([rx * math.cos(t), ry * 0.95 * math.sin(t) - 0.004])
+           for t in np.linspace(math.pi * 1.05, math.pi * 1.95, 16)]
+    top = hc[1] - head_ry * (0.42 if hair != "bob" else 0.3)
+    line = [np.array([x, top + head_ry * 0.5 * (abs(x) / rx) ** 2]) for x in np.linspace(rx, -rx, 12)]
+    canvas.fill(np.array(arc + line), P_HAIR_FRONT)
+    if hair == "bun":
+        canvas.fill(_ellipse(hc + [0, -head_ry * 1.05], head_rx * 0.55, head_ry * 0.38), P_HAIR_FRONT)
     return shapes
 
 
@@ -823,6 +837,7 @@ def render_image(job: dict) -> dict:
     lut[P_EYE] = (40, 30, 28)
     lut[P_BROW] = hair * 0.7
     lut[P_LIPS] = fig.lips
+    lut[P_NOSE] = skin * 0.86
     lut[P_SHOE_L] = lut[P_SHOE_R] = fig.shoe
     albedo = lut[labels]
     gy, gx = np.nonzero(garment)
@@ -837,7 +852,7 @@ def render_image(job: dict) -> dict:
         disp = 0.006 * rel * folds
         albedo[gy, gx] = _pattern(item, Minv_u + disp, Minv_v, body)
         fold_h = np.zeros((h, w), np.float32)
-        fold_h[gy, gx] = (0.012 * scale_px) * (0.15 + rel) * folds + 0.002 * scale_px * np.sin(Minv_v * 180 + ang * 4)
+        fold_h[gy, gx] = (0.012 * scale_px) * (0.15 + rel) * folds + 0.0005 * scale_px * np.sin(Minv_v * 97 + ang * 5 + 2 * folds)
     else:
         fold_h = np.zeros((h, w), np.float32)
 
@@ -862,11 +877,11 @@ def render_image(job: dict) -> dict:
         spec = np.clip((-dzdx * Hv[0] - dzdy * Hv[1] + Hv[2]) / norm, 0, 1) ** 40
         fg += (spec * 110 * garment)[..., None]
     # fabric weave and skin/hair micro-texture
-    fine = rng.standard_normal((h, w)).astype(np.float32)
+    fine = rng.standard_normal((h, w), dtype=np.float32)
     fine = cv2.GaussianBlur(fine, (0, 0), 0.7)
     hair_tex = _noise(rng, h, w, (w // 3, h // 40))
     tex = np.where(garment, 1 + 0.05 * fine, 1 + 0.015 * fine)
-    tex = np.where((labels == P_HAIR_BACK) | (labels == P_HAIR_FRONT), 1 + 0.22 * hair_tex, tex)
+    tex = np.where((labels == P_HAIR_BACK) | (labels == P_HAIR_FRONT), 1 + 0.09 * hair_tex + 0.05 * fine, tex)
     fg *= tex[..., None]
 
     # ---- background, cast shadow, composite
@@ -894,8 +909,10 @@ def render_image(job: dict) -> dict:
         r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
         img *= (1 - shoot.light["vignette"] * 0.35 * r2)[..., None].astype(np.float32)
     img = cv2.GaussianBlur(img, (0, 0), shoot.finish["blur"])
-    img += rng.standard_normal((h, w, 1)).astype(np.float32) * shoot.finish["noise"]
-    img += rng.standard_normal((h, w, 3)).astype(np.float32) * shoot.finish["noise"] * 0.4
+    # sensor noise: fine luminance grain plus blotchier colour noise, as in real photos
+    img += rng.standard_normal((h, w, 1), dtype=np.float32) * shoot.finish["noise"]
+    chroma = rng.standard_normal((h // 2, w // 2, 3), dtype=np.float32) * shoot.finish["noise"] * 0.6
+    img += cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
     img8 = np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
     out = Path(job["dir"])
