@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.csv"
 META = "sample.json"
 
@@ -299,25 +299,41 @@ def make_plan(items: int, views: int, seed: int, per_shoot: int = 8) -> dict:
     kinds = [BACKGROUNDS[i % 3] for i in range(n_shoots)]
     rng.shuffle(kinds)
     shoots = []
+    order = [f.figure_id for f in figures]
+    cursor = 0
     for s in range(n_shoots):
-        k = 1 if rng.random() < 0.5 else 2
-        figs = [figures[int(j)].figure_id for j in rng.choice(n_figures, size=k, replace=False)]
+        k = int(rng.choice([1, 2, 3], p=[0.3, 0.5, 0.2]))
+        if k == 1:  # single-model shoots take models in turn, so two rarely share one
+            figs = [order[cursor % n_figures]]
+            cursor += 1
+        else:
+            figs = [figures[int(j)].figure_id for j in rng.choice(n_figures, size=k, replace=False)]
         shoots.append(plan_shoot(rng, f"shoot{s:02d}", kinds[s], figs))
     # each item in `views` distinct shoots, shoot loads balanced
     load = np.zeros(n_shoots, int)
     pairs = []
     for it in rng.permutation(items):
-        order = np.lexsort((rng.random(n_shoots), load))
-        chosen = sorted(int(c) for c in order[:views])
+        order_ = np.lexsort((rng.random(n_shoots), load))
+        chosen = sorted(int(c) for c in order_[:views])
         load[chosen] += 1
         pairs += [(int(it), c) for c in chosen]
+    # who wears the item: a model of that shoot the item has not been worn by yet (single-model
+    # shoots first, since they leave no choice), else the shoot's least used model
+    worn: dict[tuple[int, int], str] = {}
+    used_in_shoot: dict[str, int] = {}
+    for it in range(items):
+        mine = sorted((s for i2, s in pairs if i2 == it), key=lambda s: (len(shoots[s].figures), s))
+        seen: set[str] = set()
+        for s in mine:
+            cands = [f for f in shoots[s].figures if f not in seen] or list(shoots[s].figures)
+            fig = min(cands, key=lambda f: (used_in_shoot.get(f"{s}/{f}", 0), shoots[s].figures.index(f)))
+            used_in_shoot[f"{s}/{fig}"] = used_in_shoot.get(f"{s}/{fig}", 0) + 1
+            seen.add(fig)
+            worn[(it, s)] = fig
     pairs.sort()
     images = []
     for n, (it, s) in enumerate(pairs):
-        shoot = shoots[s]
-        slot = sum(1 for i2, s2 in pairs[:n] if s2 == s)
-        images.append({"image_id": f"img{n:04d}", "item": it, "shoot": s,
-                       "figure_id": shoot.figures[slot % len(shoot.figures)],
+        images.append({"image_id": f"img{n:04d}", "item": it, "shoot": s, "figure_id": worn[(it, s)],
                        "seed": int(np.random.SeedSequence([seed, 7, n]).generate_state(1)[0])})
     return {"items": item_specs, "figures": {f.figure_id: f for f in figures}, "shoots": shoots,
             "images": images}
@@ -919,7 +935,7 @@ def render_image(job: dict) -> dict:
     iid = job["image_id"]
     rel_img, rel_g, rel_p = f"images/{iid}.jpg", f"masks/{iid}_garment.png", f"masks/{iid}_person.png"
     buf = io.BytesIO()
-    Image.fromarray(img8, "RGB").save(buf, format="JPEG", quality=shoot.finish["jpeg"])
+    Image.fromarray(img8).save(buf, format="JPEG", quality=shoot.finish["jpeg"])
     (out / rel_img).write_bytes(buf.getvalue())
     for rel, m in ((rel_g, garment), (rel_p, person)):
         ok, png = cv2.imencode(".png", m.astype(np.uint8) * 255)
@@ -1070,15 +1086,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--force", action="store_true", help="redraw even if the catalogue is complete")
     args = ap.parse_args(argv)
-    if args.out.exists() and not args.force:
-        if is_complete(args.out, args.items, args.views, args.seed, args.size):
-            print(f"{args.out} is already a complete catalogue ({args.items} items x {args.views} views, "
-                  f"seed {args.seed}); nothing to do (use --force to redraw).")
-            return 0
-        if any(args.out.iterdir()) if args.out.is_dir() else True:
-            if not (args.out / META).is_file():
-                print(f"{args.out} exists and is not a generated catalogue; choose another --out.", file=sys.stderr)
-                return 2
+    if args.out.is_file() or (args.out.is_dir() and any(args.out.iterdir()) and not (args.out / META).is_file()):
+        print(f"{args.out} exists and is not a generated catalogue (no {META}); choose another --out.",
+              file=sys.stderr)
+        return 2
+    if not args.force and is_complete(args.out, args.items, args.views, args.seed, args.size):
+        print(f"{args.out} is already a complete catalogue ({args.items} items x {args.views} views, "
+              f"seed {args.seed}); nothing to do (use --force to redraw).")
+        return 0
     t0 = time.perf_counter()
     try:
         generate_catalog(args.out, args.items, args.views, args.seed, args.size, args.workers)
