@@ -1,0 +1,499 @@
+"""The ChromaDB index: two collections per embedder (garment cut-outs and full photos).
+
+Why two collections: the workbook compares searching garment vectors with searching
+full-photo vectors, so each view gets its own approximate-nearest-neighbour index. Why the
+names carry the model id and dimension: vectors from different models or dimensions are not
+comparable, so they must never meet in one collection.
+
+Facts this module relies on (ChromaDB 1.5.9):
+- We always pass our own vectors; collections are created with `embedding_function=None`
+  and we never use `documents=` / `query_texts=` (the default embedding function would
+  download a model, which fails offline).
+- Cosine space: Chroma returns distance = 1 - cosine similarity; we report `score = 1 - d`.
+- HNSW search parameters are fixed per collection at creation. Chroma's defaults
+  (M=16, ef_construction=100, ef_search=100) gave recall@10 of only ~0.4-0.85 against exact
+  search; `HNSW` below is tuned so recall@10 >= 0.99 even on 10,000 random 1280-d vectors
+  (the hardest case: no cluster structure). `hnsw_tradeoff` measures the trade-off.
+- `ef_search` can be changed with `collection.modify(configuration=...)`, but a running
+  client keeps the loaded index: the new value applies after the client is reopened.
+- Local (persistent, on disk under `settings.chroma_path`) and client/server mode
+  (`chromadb.HttpClient`, when `settings.chroma_host` is set) run the same code.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+VIEWS = ("garment", "full")
+
+# Tuned on 10,000 random unit vectors in 1280-d (see the module docstring and notebook 05).
+HNSW: dict[str, Any] = {"space": "cosine", "max_neighbors": 48, "ef_construction": 100, "ef_search": 640}
+# Record metadata never includes these columns: they are local paths of derived files.
+_SKIP_COLUMNS = {"garment_mask_path", "person_mask_path"}
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems that a user can fix (wrong collection, empty index)."""
+
+
+class DimensionMismatch(IndexProblem, ValueError):
+    """Vectors of one dimension met a collection made for another."""
+
+
+class EmptyIndexError(IndexProblem):
+    """A search ran against an index that has no records yet."""
+
+
+# --------------------------------------------------------------------------- clients, names
+
+def get_client(settings=None):
+    """A Chroma client: HTTP to `settings.chroma_host:chroma_port` if a host is set (a shared
+    team server), else a persistent client on disk under `settings.chroma_path`."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    if settings is None:
+        from helpers.settings import load_settings
+
+        settings = load_settings()
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                   settings=chroma_settings)
+    Path(settings.chroma_path).mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+def collection_name(model_id: str, dim: int, view: str) -> str:
+    """E.g. "garment_local-effnet-lite0-onnx_1280"; valid under Chroma's strictest name rule
+    (3-63 chars of [A-Za-z0-9._-], alphanumeric at both ends, no "..")."""
+    if view not in VIEWS:
+        raise ValueError(f"view={view!r}: use one of {VIEWS}")
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("._-")
+    model = re.sub(r"\.{2,}", ".", model) or "model"
+    name = f"{view}_{model}_{int(dim)}"
+    if len(name) > 63:  # keep it unique: a short hash of the full model id
+        digest = hashlib.sha256(model_id.encode()).hexdigest()[:8]
+        keep = 63 - len(f"{view}__{digest}_{int(dim)}")
+        name = f"{view}_{model[:keep].strip('._-')}_{digest}_{int(dim)}"
+    return name
+
+
+def record_metadata(row: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
+    """One catalogue row -> Chroma metadata: only str/int/float/bool, None and NaN dropped."""
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in row.items():
+        if key in _SKIP_COLUMNS or value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        if isinstance(value, Path):
+            value = str(value)
+        if isinstance(value, (str, bool, int, float)):
+            out[str(key)] = value
+    return out
+
+
+# --------------------------------------------------------------------------- the index
+
+class CatalogIndex:
+    """Both collections of one embedder (model id + dimension) in one Chroma database."""
+
+    def __init__(self, client, model_id: str, dim: int, *, hnsw: Mapping[str, Any] | None = None):
+        self.client = client
+        self.model_id = model_id
+        self.dim = int(dim)
+        self.hnsw = dict(HNSW if hnsw is None else hnsw)
+        self._collections: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, settings=None, embedder=None, **kwargs) -> "CatalogIndex":
+        """The index for `embedder` (default: the one settings choose) on the settings' client."""
+        if settings is None:
+            from helpers.settings import load_settings
+
+            settings = load_settings()
+        if embedder is None:
+            from helpers.embedding import get_embedder
+
+            embedder = get_embedder(settings)
+        return cls(get_client(settings), embedder.model_id, embedder.dim, **kwargs)
+
+    def name(self, view: str) -> str:
+        return collection_name(self.model_id, self.dim, view)
+
+    def collection(self, view: str):
+        """The view's collection, created with the tuned HNSW settings on first use.
+
+        Raises DimensionMismatch when an existing collection of that name holds vectors of
+        another dimension or was made by another model.
+        """
+        if view in self._collections:
+            return self._collections[view]
+        meta = {"model_id": self.model_id, "dim": self.dim, "view": view}
+        col = self.client.get_or_create_collection(
+            self.name(view), configuration={"hnsw": dict(self.hnsw)}, metadata=meta,
+            embedding_function=None)
+        self._check(col, view)
+        self._collections[view] = col
+        return col
+
+    def _check(self, col, view: str) -> None:
+        found = col.metadata or {}
+        if found.get("dim") not in (None, self.dim) or found.get("model_id") not in (None, self.model_id):
+            raise DimensionMismatch(
+                f"collection {col.name!r} holds {found.get('dim')}-d vectors from "
+                f"{found.get('model_id')!r}, not {self.dim}-d from {self.model_id!r}: use the "
+                "embedder that built it, or delete the collection and re-run the pipeline")
+        sample = col.get(limit=1, include=["embeddings"])
+        embs = sample.get("embeddings")
+        if embs is not None and len(embs) and len(embs[0]) != self.dim:
+            raise DimensionMismatch(
+                f"collection {col.name!r} holds {len(embs[0])}-d vectors, this index expects "
+                f"{self.dim}-d ({self.model_id}): delete the collection and re-run the pipeline")
+
+    def count(self, view: str) -> int:
+        return self.collection(view).count()
+
+    def counts(self) -> dict[str, int]:
+        return {view: self.count(view) for view in VIEWS}
+
+    def _batch_size(self) -> int:
+        return max(1, min(int(self.client.get_max_batch_size()), 4096))
+
+    def upsert(self, view: str, ids: Sequence[str], vectors: np.ndarray,
+               metadatas: Sequence[Mapping[str, Any]] | None = None) -> dict[str, int]:
+        """Insert new records, replace changed ones, leave identical ones alone.
+
+        This makes indexing idempotent: the same catalogue twice leaves the same count (and
+        writes nothing), and a changed image (new vector or metadata) replaces its record.
+        Why not Chroma's `upsert` for everything: in 1.5.9 it is ~4x slower than `add` for
+        new records (10,000 x 1280-d: ~50 s against ~12 s), so new ids go through `add`.
+        Works in batches below Chroma's maximum batch size. Returns counts of
+        added / updated / unchanged records.
+        """
+        vectors = self._vectors(vectors)
+        ids = [str(i) for i in ids]
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} ids but {len(vectors)} vectors")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique within one upsert")
+        metas = None if metadatas is None else [record_metadata(m) or {"image_id": i}
+                                                for i, m in zip(ids, metadatas)]
+        col = self.collection(view)
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        step = self._batch_size()
+        for s in range(0, len(ids), step):
+            b_ids, b_vecs = ids[s:s + step], vectors[s:s + step]
+            b_metas = None if metas is None else metas[s:s + step]
+            old = col.get(ids=b_ids, include=["embeddings", "metadatas"])
+            old_at = {i: n for n, i in enumerate(old["ids"])}
+            new_rows = [n for n, i in enumerate(b_ids) if i not in old_at]
+            changed = [n for n, i in enumerate(b_ids) if i in old_at and not self._same(
+                old["embeddings"][old_at[i]], old["metadatas"][old_at[i]], b_vecs[n],
+                None if b_metas is None else b_metas[n])]
+            for rows, write, key in ((new_rows, col.add, "added"), (changed, col.update, "updated")):
+                if rows:
+                    kwargs: dict[str, Any] = {"ids": [b_ids[n] for n in rows], "embeddings": b_vecs[rows]}
+                    if b_metas is not None:
+                        kwargs["metadatas"] = [b_metas[n] for n in rows]
+                    write(**kwargs)
+                    counts[key] += len(rows)
+            counts["unchanged"] += len(b_ids) - len(new_rows) - len(changed)
+        return counts
+
+    @staticmethod
+    def _same(old_vec, old_meta, new_vec, new_meta) -> bool:
+        if not np.allclose(np.asarray(old_vec, dtype=np.float32), new_vec, atol=1e-6):
+            return False
+        return new_meta is None or dict(old_meta or {}) == dict(new_meta)
+
+    def add_run(self, run, table: pd.DataFrame) -> dict[str, int]:
+        """Index an `EmbedRun` (helpers.embedding) with each image's catalogue row as metadata."""
+        if run.model_id != self.model_id or run.dim != self.dim:
+            raise DimensionMismatch(f"vectors from {run.model_id} ({run.dim}-d) cannot go into the "
+                                    f"index of {self.model_id} ({self.dim}-d)")
+        rows = {str(r["image_id"]): r for r in table.to_dict("records")}
+        metas = [rows.get(i, {"image_id": i}) for i in run.ids]
+        return self.upsert(run.view, run.ids, run.vectors, metas)
+
+    def prune(self, view: str, keep_ids: Iterable[str]) -> int:
+        """Delete the records whose ids are not in `keep_ids` (images removed from the
+        catalogue, or that failed this time); returns how many were removed."""
+        keep = set(keep_ids)
+        col = self.collection(view)
+        stale = [i for i in col.get(include=[])["ids"] if i not in keep]
+        step = self._batch_size()
+        for s in range(0, len(stale), step):
+            col.delete(ids=stale[s:s + step])
+        return len(stale)
+
+    def query(self, view: str, vectors: np.ndarray, k: int = 5,
+              where: Mapping[str, Any] | None = None) -> list[pd.DataFrame]:
+        """Nearest records for each query vector: one DataFrame per query with columns
+        rank, image_id, item_id, score (cosine similarity), distance, image_path, then the
+        rest of the metadata. `where` is a Chroma filter, e.g. {"category": "dress"} or
+        {"$and": [{"colour": "red"}, {"category": "dress"}]}."""
+        vectors = self._vectors(vectors)
+        col = self.collection(view)
+        n = col.count()
+        if n == 0:
+            raise EmptyIndexError(
+                f"the {view} collection {col.name!r} is empty: build the index first with "
+                "`python -m helpers run` (or notebooks 04 and 05)")
+        res = col.query(query_embeddings=vectors, n_results=min(int(k), n),
+                        where=dict(where) if where else None, include=["metadatas", "distances"])
+        return [_result_frame(ids, dists, metas)
+                for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"])]
+
+    def get_vectors(self, view: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """Stored (ids, vectors) of a view, for exact-search comparisons and plots."""
+        col = self.collection(view)
+        got = col.get(ids=list(ids) if ids is not None else None, include=["embeddings"])
+        vecs = np.asarray(got["embeddings"], dtype=np.float32).reshape(-1, self.dim)
+        return list(got["ids"]), vecs
+
+    def _vectors(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim == 1:
+            vectors = vectors[None, :]
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise DimensionMismatch(f"got vectors of shape {vectors.shape}; the index of "
+                                    f"{self.model_id} expects (n, {self.dim})")
+        return vectors
+
+    def __repr__(self) -> str:
+        return f"CatalogIndex({self.model_id!r}, dim={self.dim}, collections={[self.name(v) for v in VIEWS]})"
+
+
+def _result_frame(ids, dists, metas) -> pd.DataFrame:
+    rows = []
+    for rank, (image_id, dist, meta) in enumerate(zip(ids, dists, metas), start=1):
+        meta = dict(meta or {})
+        rows.append({"rank": rank, "image_id": image_id, "item_id": meta.pop("item_id", None),
+                     "score": round(1.0 - float(dist), 6), "distance": float(dist),
+                     "image_path": meta.pop("image_path", None),
+                     **{k: v for k, v in meta.items() if k != "image_id"}})
+    cols = ["rank", "image_id", "item_id", "score", "distance", "image_path"]
+    return pd.DataFrame(rows, columns=None if rows else cols)
+
+
+def index_catalog(table: pd.DataFrame, runs: Mapping[str, Any], *, settings=None,
+                  index: CatalogIndex | None = None, prune: bool = True) -> dict[str, dict[str, int]]:
+    """Put the vectors of `runs` ({"full": EmbedRun, "garment": EmbedRun}) into the index.
+
+    With `prune`, records not in this run (removed or now-failing images) are deleted, so
+    the index always mirrors the catalogue.
+    Returns {view: {"added", "updated", "unchanged", "pruned", "count"}}.
+    """
+    if index is None:
+        any_run = next(iter(runs.values()))
+        index = CatalogIndex(get_client(settings), any_run.model_id, any_run.dim)
+    out = {}
+    for view, run in runs.items():
+        written = index.add_run(run, table)
+        pruned = index.prune(view, run.ids) if prune else 0
+        out[view] = {**written, "pruned": pruned, "count": index.count(view)}
+    return out
+
+
+def index_view(settings, view: str, run, table: pd.DataFrame, *, prune: bool = True):
+    """Index one view's `EmbedRun` (with catalogue rows as metadata) and return its Chroma
+    collection; with `prune`, records of images not in `run` are removed. Used by the pipeline."""
+    index = CatalogIndex(get_client(settings), run.model_id, run.dim)
+    index.add_run(run, table)
+    if prune:
+        index.prune(view if view in VIEWS else run.view, run.ids)
+    return index.collection(run.view)
+
+
+def query_vectors(collection, vectors: np.ndarray, k: int = 10,
+                  where: Mapping[str, Any] | None = None) -> list[list[str]]:
+    """Ids of the k nearest records for each query vector (a thin batch wrapper for checks)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    n = collection.count()
+    if n == 0:
+        return [[] for _ in range(len(vectors))]
+    out: list[list[str]] = []
+    step = 256
+    for s in range(0, len(vectors), step):
+        res = collection.query(query_embeddings=vectors[s:s + step], n_results=min(int(k), n),
+                               where=dict(where) if where else None, include=[])
+        out.extend(list(ids) for ids in res["ids"])
+    return out
+
+
+# --------------------------------------------------------------------------- server mode
+
+@contextlib.contextmanager
+def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None = None,
+                  timeout: float = 60.0, log: Path | str | None = None) -> Iterator[tuple[str, int]]:
+    """Run a real `chroma run` server on `path` for the length of a `with` block.
+
+    Yields (host, port) once the server answers its heartbeat; always stops it afterwards.
+    This is how a team shares one index: one machine runs `chroma run --path DIR --host
+    0.0.0.0 --port 8000`, everyone sets `chroma_host` / `chroma_port` in workbook.toml.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma = Path(sys.executable).with_name("chroma")
+    if not chroma.exists():
+        raise FileNotFoundError(f"{chroma} not found: the `chroma` command comes with the chromadb package")
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],
+                                stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    chromadb.HttpClient(host=host, port=port,
+                                        settings=ChromaSettings(anonymized_telemetry=False)).heartbeat()
+                    break
+                except Exception:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"the chroma server on {host}:{port} did not start; its log "
+                                           f"({log_path}) ends with: {log_path.read_text()[-1500:]}") from None
+                    time.sleep(0.3)
+            yield host, port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --------------------------------------------------------------------------- HNSW trade-off
+
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    """Exact cosine top-k (row indices) by brute force: the ground truth for recall."""
+    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    sims = q @ v.T
+    k = min(k, v.shape[0])
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
+
+
+def hnsw_tradeoff(vectors: np.ndarray, ef_values: Sequence[int] = (16, 64, 128, 256, 512),
+                  *, queries: np.ndarray | None = None, n_queries: int = 100, k: int = 10,
+                  hnsw: Mapping[str, Any] | None = None, seed: int = 0) -> pd.DataFrame:
+    """recall@k against exact search and median query latency, for each `ef_search`.
+
+    Builds one throw-away persistent collection (M and ef_construction from `hnsw`, default
+    the tuned `HNSW`), then for each ef changes `ef_search` and reopens the client (Chroma
+    applies a new ef_search on reload). Queries default to `n_queries` of the vectors
+    themselves (a catalogue searched with its own images); pass `queries` for others.
+    Returns DataFrame(ef, recall@k, p50_ms).
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if queries is None:
+        rng = np.random.default_rng(seed)
+        queries = vectors[rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False)]
+    queries = np.asarray(queries, dtype=np.float32)
+    truth = exact_top_k(vectors, queries, k)
+    ids = [str(i) for i in range(len(vectors))]
+    config = {**HNSW, **(hnsw or {})}
+    tmp = tempfile.mkdtemp(prefix="hnsw-tradeoff-")
+    rows = []
+    try:
+        client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
+        col = client.create_collection("tradeoff", configuration={"hnsw": config}, embedding_function=None)
+        step = max(1, min(int(client.get_max_batch_size()), 4096))
+        for s in range(0, len(ids), step):
+            col.add(ids=ids[s:s + step], embeddings=vectors[s:s + step])
+        for ef in ef_values:
+            col.modify(configuration={"hnsw": {"ef_search": int(ef)}})
+            client.close()
+            client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
+            col = client.get_collection("tradeoff")
+            recall, p50 = _measure(col, queries, truth, k)
+            rows.append({"ef": int(ef), f"recall@{k}": recall, "p50_ms": p50})
+        client.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return pd.DataFrame(rows)
+
+
+def _measure(col, queries: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]:
+    """One query at a time (what a search box does): mean recall@k and p50 latency in ms."""
+    times, hits = [], []
+    n = col.count()
+    for q, want in zip(queries, truth):
+        t0 = time.perf_counter()
+        res = col.query(query_embeddings=q[None, :], n_results=min(k, n), include=[])
+        times.append(time.perf_counter() - t0)
+        got = {int(i) for i in res["ids"][0]}
+        hits.append(len(got & {int(i) for i in want}) / len(want))
+    return round(float(np.mean(hits)), 4), round(1000 * statistics.median(times), 3)
+
+
+def random_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Gaussian vectors scaled to unit length: the hardest case for an ANN index."""
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def recall_at_k(index_ids: Sequence[Sequence[str]], exact_ids: Sequence[Sequence[str]]) -> float:
+    """Mean fraction of the exact top-k that the index returned."""
+    return float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(index_ids, exact_ids)]))
+
+
+# --------------------------------------------------------------------------- benchmark
+
+def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int = 10) -> dict[str, float]:
+    """Build time for n x dim random unit vectors with the tuned HNSW, query p50 and recall@k
+    against exact search (fresh random queries, one at a time)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    vectors = random_unit_vectors(n, dim, seed=0)
+    queries = random_unit_vectors(n_queries, dim, seed=1)
+    truth = exact_top_k(vectors, queries, k)
+    tmp = tempfile.mkdtemp(prefix="bench-index-")
+    try:
+        client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
+        index = CatalogIndex(client, "bench-random", dim)
+        ids = [str(i) for i in range(n)]
+        t0 = time.perf_counter()
+        index.upsert("full", ids, vectors)
+        build_s = time.perf_counter() - t0
+        recall, p50 = _measure(index.collection("full"), queries, truth, k)
+        client.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"index_build_10k_s": round(build_s, 2), "index_query_p50_ms": p50,
+            f"index_recall@{k}": recall, "index_n": n, "index_dim": dim,
+            "index_hnsw": f"M={HNSW['max_neighbors']} efc={HNSW['ef_construction']} ef={HNSW['ef_search']}"}
+
+
+__all__ = ["CatalogIndex", "DimensionMismatch", "EmptyIndexError", "HNSW", "VIEWS", "get_client",
+           "collection_name", "record_metadata", "index_catalog", "index_view", "query_vectors", "chroma_server", "hnsw_tradeoff", "exact_top_k",
+           "random_unit_vectors", "recall_at_k", "bench_index"]

@@ -1,0 +1,308 @@
+"""Search the catalogue with a photo: `search()` for the app and notebooks, and the CLI
+`python -m helpers search QUERY_IMAGE [--mode garment|full|both] [--k 5] [--where key=value]`.
+
+Why the query is masked and cut out in garment mode: the garment collection holds vectors of
+cut-outs (the garment alone on white). A whole-photo query vector lives in a different part
+of the space - it describes the room and the pose as much as the dress - so comparing it with
+cut-out vectors throws away exactly what cutting out gained. The original demo made that
+mistake; here the query goes through the same masker, the same cut and the same embedder
+as the catalogue did (and their caches: a catalogue image used as a query costs no call).
+
+Contract (the app relies on it): `search(query, mode, k, where, settings)` returns
+`{mode: DataFrame}` with one entry per searched mode ("garment" and/or "full"); each frame
+has columns rank, image_id, item_id, score (cosine similarity, higher = closer), distance,
+image_path, then the record's other metadata. The garment frame carries the query's mask and
+cut-out in `frame.attrs["query_mask"]` (bool HxW) and `frame.attrs["query_cutout"]` (PIL).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+MODES = ("garment", "full", "both")
+QueryT = Union[Image.Image, Path, str, bytes]
+QUERY_ID = "query"
+
+
+class SearchError(RuntimeError):
+    """A search could not run; `reason` is a short code (the app shows it), the message says
+    what to do."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str, Any] | None = None,
+           settings=None, *, exclude: Iterable[str] | None = None, embedder=None, masker=None,
+           index=None, cache=None, table: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The k most similar catalogue images to `query`, per mode.
+
+    query: a photo (PIL image, path or bytes); on the Bedrock backend also free text
+      (a string that is not an existing file), embedded with Titan's text encoder.
+    mode: "garment" (query cut out, garment collection), "full" (whole photo, full-image
+      collection) or "both" (both, side by side).
+    where: a Chroma metadata filter, e.g. {"category": "dress"} or {"colour": "red"}.
+    exclude: image ids to leave out (e.g. the query itself when it is a catalogue image).
+    embedder / masker / index / cache / table: injected for tests and notebooks; by default
+      they come from `settings` (and are reused between calls).
+    Raises SearchError (reason "empty_index", "no_garment", "not_an_image", ...).
+    """
+    if mode not in MODES:
+        raise SearchError("bad_mode", f"mode={mode!r}: choose one of {', '.join(MODES)}")
+    if settings is None:
+        from helpers.settings import load_settings
+
+        settings = load_settings()
+    from helpers.cache import Cache
+
+    cache = cache or Cache(settings.cache_dir)
+    embedder = embedder or _embedder(settings)
+    index = index or _index(settings, embedder)
+    modes = ("garment", "full") if mode == "both" else (mode,)
+    _check_not_empty(index, modes)
+    exclude = set(exclude or ())
+    n = int(k) + len(exclude)
+
+    if isinstance(query, str) and not Path(query).is_file() and _looks_like_text(query):
+        vec = _text_vector(query, embedder)
+        return {m: _finish(index.query(m, vec, n, where)[0], exclude, k) for m in modes}
+
+    image, source = _open_query(query, settings)
+    out: dict[str, pd.DataFrame] = {}
+    for m in modes:
+        if m == "full":
+            vec = _vector({QUERY_ID: source}, embedder, "full", cache, settings)
+            out[m] = _finish(index.query("full", vec, n, where)[0], exclude, k)
+        else:
+            mask, cutout = query_cutout(image, source, settings, masker=masker, cache=cache, table=table)
+            vec = _vector({QUERY_ID: cutout}, embedder, "garment", cache, settings)
+            frame = _finish(index.query("garment", vec, n, where)[0], exclude, k)
+            frame.attrs["query_mask"] = mask
+            frame.attrs["query_cutout"] = cutout
+            out[m] = frame
+    return out
+
+
+def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cache=None,
+                 table: pd.DataFrame | None = None) -> tuple[np.ndarray, Image.Image]:
+    """Mask and cut out a query exactly as the pipeline cuts the catalogue.
+
+    Same masker (from settings), same cache key as `helpers.masking.mask_catalog` (image
+    bytes + masker + prompt), same cut (`helpers.pipeline.CUT_FORM`, `CUT_MARGIN`). With the
+    reference masker the query must be a catalogue image (ground-truth masks exist only for
+    those). Raises SearchError("no_garment", ...) when no garment is found.
+    """
+    from helpers import cutting, masking
+    from helpers.cache import Cache
+    from helpers.pipeline import CUT_FORM, CUT_MARGIN
+
+    cache = cache or Cache(settings.cache_dir)
+    image_id = None
+    if masker is None:
+        if settings.effective_masker == "reference":
+            table = table if table is not None else _catalog_table(settings)
+            masker = masking.get_masker(settings, table)
+        else:
+            masker = _masker(settings)
+    if getattr(masker, "model_id", "") == "reference":
+        table = table if table is not None else _catalog_table(settings)
+        by_path = {str(Path(p).resolve()): str(i) for i, p in zip(table["image_id"], table["image_path"])}
+        image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
+    data = _query_bytes(source, image)
+    key = masking.mask_key(data, masker, settings.garment_prompt)
+    hit = cache.get_bytes(masking.CACHE_KIND, key, ".png") if getattr(masker, "use_cache", True) else None
+    try:
+        if hit is not None:
+            mask = masking.decode_mask(hit)
+        else:
+            mask = np.asarray(masker.mask(image, settings.garment_prompt, image_id=image_id), dtype=bool)
+            if getattr(masker, "use_cache", True):
+                cache.put_bytes(masking.CACHE_KIND, key, masking.encode_mask(mask), ".png")
+        cutout = cutting.cut(image, mask, CUT_FORM, margin=CUT_MARGIN)
+    except masking.MaskError as err:
+        hint = (" Try mode='full', another photo, or another garment prompt."
+                if err.reason == "no_garment" else "")
+        raise SearchError(err.reason, f"the query could not be cut out: {err}.{hint}") from None
+    return mask, cutout
+
+
+# --------------------------------------------------------------------------- internals
+
+def _looks_like_text(query: str) -> bool:
+    suffix = Path(query).suffix.lower()
+    return suffix not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _text_vector(text: str, embedder) -> np.ndarray:
+    if not hasattr(embedder, "embed_text"):
+        raise SearchError("text_unsupported",
+                          f"{text!r} is not an image file, and the {embedder.model_id} embedder "
+                          "cannot embed text: give the path of a photo, or use backend='bedrock' "
+                          "(Titan Multimodal) for text search")
+    return np.asarray(embedder.embed_text([text]), dtype=np.float32)
+
+
+def _open_query(query: QueryT, settings) -> tuple[Image.Image, Any]:
+    """(RGB image, source for cache keys): paths stay paths so their keys match the pipeline's."""
+    from helpers.images import ImageError, open_image
+
+    if isinstance(query, Image.Image):
+        return (query if query.mode == "RGB" else query.convert("RGB")), query
+    source = bytes(query) if isinstance(query, (bytes, bytearray)) else Path(query)
+    try:
+        image = open_image(source, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+    except ImageError as err:
+        raise SearchError(err.reason, str(err)) from None
+    return image, source
+
+
+def _query_bytes(source: Any, image: Image.Image) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, (str, Path)):
+        return Path(source).read_bytes()
+    buf = io.BytesIO()  # an in-memory image: its pixels, deterministically PNG-encoded
+    image.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _vector(images: dict, embedder, view: str, cache, settings) -> np.ndarray:
+    from helpers.embedding import embed_images
+
+    run = embed_images(images, embedder, view=view, cache=cache, settings=settings, progress=False)
+    if not len(run.ids):
+        row = run.failures.iloc[0]
+        raise SearchError(row["reason"], f"the query could not be embedded: {row['message']}")
+    return run.vectors
+
+
+def _finish(frame: pd.DataFrame, exclude: set[str], k: int) -> pd.DataFrame:
+    if exclude and len(frame):
+        frame = frame[~frame["image_id"].isin(exclude)]
+    frame = frame.head(int(k)).reset_index(drop=True)
+    if len(frame):
+        frame["rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _check_not_empty(index, modes: Sequence[str]) -> None:
+    from helpers.index import EmptyIndexError
+
+    for m in modes:
+        if index.count(m) == 0:
+            raise SearchError("empty_index", str(EmptyIndexError(
+                f"the {m} collection {index.name(m)!r} at {_where_index(index)} is empty: build the "
+                "index first with `python -m helpers run` (or run notebooks 04 and 05)")))
+
+
+def _where_index(index) -> str:
+    try:
+        return str(index.client.get_settings().persist_directory or "the Chroma server")
+    except Exception:
+        return "the Chroma index"
+
+
+@lru_cache(maxsize=4)
+def _embedder(settings):
+    from helpers.embedding import get_embedder
+
+    return get_embedder(settings)
+
+
+@lru_cache(maxsize=4)
+def _masker(settings):
+    from helpers.masking import get_masker
+
+    return get_masker(settings)
+
+
+@lru_cache(maxsize=4)
+def _catalog_table(settings) -> pd.DataFrame:
+    from helpers.catalog import load_catalog
+
+    return load_catalog(settings.catalog, settings=settings).table
+
+
+def _index(settings, embedder):
+    return _cached_index(settings, embedder.model_id, int(embedder.dim))
+
+
+@lru_cache(maxsize=4)
+def _cached_index(settings, model_id: str, dim: int):
+    from helpers.index import CatalogIndex, get_client
+
+    return CatalogIndex(get_client(settings), model_id, dim)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def parse_where(pairs: Sequence[str] | None) -> dict[str, Any] | None:
+    """["category=dress", "colour=red"] -> a Chroma filter ($and of equalities); numbers and
+    true/false become numbers and booleans."""
+    if not pairs:
+        return None
+    terms = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise SearchError("bad_filter", f"--where {pair!r}: write key=value, e.g. --where category=dress")
+        key, value = pair.split("=", 1)
+        terms.append({key.strip(): _coerce(value.strip())})
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def _coerce(value: str) -> Any:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def format_results(results: Mapping[str, pd.DataFrame], columns: Sequence[str] = (
+        "rank", "image_id", "item_id", "score", "image_path")) -> str:
+    """The ranked results as plain-text tables, one per mode."""
+    parts = []
+    for mode, frame in results.items():
+        cols = [c for c in columns if c in frame.columns]
+        body = frame[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}") if len(frame) \
+            else "(no results: loosen the --where filter)"
+        parts.append(f"== {mode} ==\n{body}")
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m helpers search QUERY_IMAGE [--mode ...] [--k 5] [--where key=value ...]`."""
+    parser = argparse.ArgumentParser(prog="python -m helpers search",
+                                     description="Find the catalogue images most similar to a photo.")
+    parser.add_argument("query", help="path of the query photo")
+    parser.add_argument("--mode", choices=MODES, default="garment",
+                        help="garment: cut the garment out of the query and search cut-outs; "
+                             "full: whole photo; both: side by side (default: garment)")
+    parser.add_argument("--k", type=int, default=5, help="how many results (default 5)")
+    parser.add_argument("--where", action="append", metavar="KEY=VALUE",
+                        help="metadata filter, e.g. --where category=dress (repeatable)")
+    args = parser.parse_args(argv)
+    if args.k < 1:
+        parser.error("--k must be at least 1")
+    try:
+        results = search(args.query, mode=args.mode, k=args.k, where=parse_where(args.where))
+    except SearchError as err:
+        print(f"search failed ({err.reason}): {err}", file=sys.stderr)
+        return 2
+    print(format_results(results))
+    return 0
+
+
+__all__ = ["search", "query_cutout", "SearchError", "parse_where", "format_results", "main", "MODES"]
