@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from helpers.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, open_image
@@ -137,8 +138,11 @@ def _rows_deepfashion(root: Path) -> tuple[list[dict], list[dict]]:
         parts = Path(name).parts  # img/WOMEN/Dresses/id_00000002/02_1_front.jpg
         gender = parts[1] if len(parts) > 3 else ""
         category = parts[2] if len(parts) > 3 else ""
+        path = root / name
+        if not path.exists() and (root / "Img" / name).exists():  # the download's Img/img/... layout
+            path = root / "Img" / name
         rows.append({"image_id": Path(name).with_suffix("").as_posix().removeprefix("img/"), "item_id": item,
-                     "image_path": str((root / name).resolve()), "split": status, "gender": gender,
+                     "image_path": str(path.resolve()), "split": status, "gender": gender,
                      "category": category, "view": Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""})
     return rows, skipped
 
@@ -219,13 +223,52 @@ def summary(table: pd.DataFrame, columns: Iterable[str] = SUMMARY_COLUMNS) -> di
     """Counts per value of each metadata column present, plus the overall shape of the catalogue."""
     out: dict[str, pd.Series] = {
         "overview": pd.Series({"images": len(table), "items": table["item_id"].nunique(),
-                               "views per item (median)": float(table.groupby("item_id").size().median())
-                               if len(table) else 0.0,
+                               "views per item (median)": int(table.groupby("item_id").size().median())
+                               if len(table) else 0,
                                **({"shoots": table["shoot_id"].nunique()} if "shoot_id" in table else {}),
-                               **({"figures": table["figure_id"].nunique()} if "figure_id" in table else {})})}
+                               **({"figures": table["figure_id"].nunique()} if "figure_id" in table else {})}, dtype=object)}
     for col in columns:
         if col in table.columns:
             per_item = table.drop_duplicates("item_id") if col in ("silhouette", "pattern", "colour", "neckline",
                                                                     "sleeve", "length") else table
             out[col] = per_item[col].value_counts().sort_index()
     return out
+
+
+ITEM_ATTRIBUTES = ("silhouette", "neckline", "sleeve", "length", "colour", "pattern")
+
+
+def attribute_twins(table: pd.DataFrame, attributes: Iterable[str] = ITEM_ATTRIBUTES) -> pd.DataFrame:
+    """Pairs of items that differ in exactly one attribute (e.g. only the pattern).
+
+    Why: such near twins make retrieval hard on purpose - a search that only matches colour, or
+    only the cut, ranks the twin as high as the real item.
+    """
+    attributes = [a for a in attributes if a in table.columns]
+    items = table.drop_duplicates("item_id").set_index("item_id")[attributes]
+    rows = []
+    ids = list(items.index)
+    values = items.to_numpy()
+    for i in range(len(ids)):
+        differ = values[i + 1:] != values[i]
+        for j in np.nonzero(differ.sum(1) == 1)[0]:
+            k = int(np.argmax(differ[j]))
+            rows.append({"item_a": ids[i], "item_b": ids[i + 1 + j], "differs_in": attributes[k],
+                         "a": values[i][k], "b": values[i + 1 + j][k]})
+    return pd.DataFrame(rows, columns=["item_a", "item_b", "differs_in", "a", "b"])
+
+
+def make_example_folder(table: pd.DataFrame, dest: Path | str, items: int = 2, per_item: int = 2) -> Path:
+    """Copy a few catalogue images into the 'one sub-folder per item' layout, plus one empty
+    file, to show what loading your own photos looks like (and what a skipped file looks like)."""
+    import shutil
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for item_id in sorted(table["item_id"].unique())[:items]:
+        folder = dest / str(item_id)
+        folder.mkdir(exist_ok=True)
+        for n, src in enumerate(table.loc[table["item_id"] == item_id, "image_path"].head(per_item)):
+            shutil.copyfile(src, folder / f"photo_{n + 1}{Path(src).suffix}")
+    (dest / str(sorted(table["item_id"].unique())[0]) / "broken_download.jpg").write_bytes(b"")
+    return dest

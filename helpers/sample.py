@@ -1057,6 +1057,53 @@ def _remove_generated(out: Path) -> None:
     shutil.rmtree(out)
 
 
+def ensure_sample(path: Path | str, items: int = 48, views: int = 5, seed: int = 0,
+                  workers: int = 2) -> Path:
+    """Draw the sample at `path` if it is missing; leave any existing folder alone.
+
+    Why: notebooks call this first so that running one alone works on a fresh clone, without
+    ever touching a folder of the user's own photos. Only a missing folder named `sample` is
+    drawn; any other missing folder is probably a typo and gets a clear error instead.
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    if path.name != "sample":
+        raise FileNotFoundError(f"catalogue folder {path} does not exist. Check the path, or draw a "
+                                f"sample there with `python -m helpers sample --out {path}`.")
+    return generate_catalog(path, items=items, views=views, seed=seed, workers=workers)
+
+
+def photo_distances(table, size: tuple[int, int] = (32, 48)) -> "pd.DataFrame":
+    """How alike whole photos are, by pair kind: same item (other shoot), same shoot (other item),
+    neither. Mean absolute difference of small grey thumbnails (0 = identical, 1 = opposite).
+
+    Why: it shows the confounder with a number - if same-shoot pairs are closer than same-item
+    pairs, whole-photo similarity finds the shoot, not the dress.
+    """
+    import pandas as pd
+
+    thumbs = {}
+    for row in table.itertuples():
+        with Image.open(row.image_path) as img:
+            thumbs[row.image_id] = np.asarray(img.convert("L").resize(size, Image.BILINEAR), np.float32) / 255
+    ids = list(thumbs)
+    stack = np.stack([thumbs[i].ravel() for i in ids])
+    items = table.set_index("image_id").loc[ids, "item_id"].to_numpy()
+    shoots = table.set_index("image_id").loc[ids, "shoot_id"].to_numpy()
+    rows = []
+    for a in range(len(ids)):
+        d = np.abs(stack[a + 1:] - stack[a]).mean(1)
+        same_item = items[a + 1:] == items[a]
+        same_shoot = shoots[a + 1:] == shoots[a]
+        kind = np.where(same_item, "same item, other shoot", np.where(same_shoot, "same shoot, other item", "neither"))
+        rows.append(pd.DataFrame({"pair": kind, "distance": d}))
+    pairs = pd.concat(rows, ignore_index=True)
+    out = pairs.groupby("pair")["distance"].agg(["count", "median", "mean"])
+    out[["median", "mean"]] = out[["median", "mean"]].astype(float).round(3)
+    return out
+
+
 def bench_generate(items: int = 48, views: int = 5, workers: int = 2) -> dict:
     """Time to draw the default 240-image catalogue with both cores."""
     with tempfile.TemporaryDirectory() as d:
