@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MANIFEST = "manifest.csv"
 META = "sample.json"
 
@@ -632,10 +632,12 @@ def _background(shoot: ShootSpec, w: int, h: int, Mbg: np.ndarray, rng: np.rando
         floor_mask = Y > bg["floor_y"]
         floor = np.array(bg["floor"], np.float32)
         if bg["planks"]:
-            plank = np.floor((X * (1 + (Y - bg["floor_y"]) * 2)) / bg["plank_w"])
+            # boards run toward a vanishing point above the floor line (straight, converging lines)
+            across = X * 0.6 / np.maximum(Y - (bg["floor_y"] - 0.6), 0.05) / bg["plank_w"]
+            plank = np.floor(across)
             shade = 0.9 + 0.1 * np.sin(plank * 12.9898) + 0.03 * _noise(rng, h, w, (120, 12))
             fl = floor * shade[..., None]
-            gap = np.abs(((X * (1 + (Y - bg["floor_y"]) * 2)) / bg["plank_w"]) % 1.0 - 0.5) > 0.47
+            gap = np.abs(across % 1.0 - 0.5) > 0.46
             fl[gap] *= 0.7
         else:
             fl = floor * (1 + 0.05 * _noise(rng, h, w, (30, 30)))[..., None]
@@ -793,9 +795,9 @@ def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> d
         canvas.fill(poly, P_STRAP)
     for up, fore, hand, sh, el, wr in arm_parts:
         canvas.fill(_capsule(sh, el, b.arm_r * 1.05, b.arm_r * 0.85), up)
-        canvas.fill(_capsule(el, wr, b.arm_r * 0.85, b.arm_r * 0.6), fore)
+        canvas.fill(_capsule(el, wr, b.arm_r * 0.85, b.arm_r * 0.6), up)  # one label: no seam at the elbow
         d = (wr - el) / (np.linalg.norm(wr - el) + 1e-9)
-        canvas.fill(_ellipse(wr + d * 0.022, 0.017, 0.027, rot=math.atan2(d[1], d[0]) - math.pi / 2, n=14), hand)
+        canvas.fill(_ellipse(wr + d * 0.022, 0.017, 0.027, rot=math.atan2(d[1], d[0]) - math.pi / 2, n=14), up)
     for key, label in (("sleeve_l", P_SLEEVE_L), ("sleeve_r", P_SLEEVE_R)):
         for poly in shapes[key]:
             canvas.fill(poly, label)
