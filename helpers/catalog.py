@@ -153,8 +153,11 @@ LOADERS: dict[str, Callable[[Path], tuple[list[dict], list[dict]]]] = {
 
 
 def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int) -> tuple[list[dict], list[dict]]:
+    from tqdm.auto import tqdm
+
+    rows = list(rows)
     ok, skipped, seen = [], [], set()
-    for row in rows:
+    for row in tqdm(rows, desc="checking images", unit="img", disable=len(rows) < 1000):
         path = row["image_path"]
         if row["image_id"] in seen:
             skipped.append({"path": path, "reason": "duplicate_id",
