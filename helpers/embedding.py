@@ -430,6 +430,35 @@ def embed_catalog(table: pd.DataFrame, cutouts: Mapping[str, ImageSource], embed
     return {"full": full, "garment": garment}
 
 
+# --------------------------------------------------------------------------- looking at a space
+
+def nearest(vectors: np.ndarray, query: int, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine neighbours of row `query` among the other rows: (row indices, scores)."""
+    sims = vectors @ vectors[query]
+    sims[query] = -np.inf
+    order = np.argsort(-sims)[:k]
+    return order, sims[order]
+
+
+def neighbour_share(vectors: np.ndarray, labels: Mapping[str, Sequence[Any]]) -> dict[str, float]:
+    """How often an image's nearest other image shares each label (e.g. item_id, shoot_id).
+
+    Why: a space that groups by shoot answers "same room, same light"; one that groups by
+    item answers "same dress". This one number per label says which a space does.
+    """
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    nn = sims.argmax(axis=1)
+    return {name: float(np.mean(np.asarray(vals)[nn] == np.asarray(vals))) for name, vals in labels.items()}
+
+
+def project_2d(vectors: np.ndarray) -> np.ndarray:
+    """A 2-D PCA projection (scikit-learn) for plotting: the two directions of most variance."""
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=0).fit_transform(np.asarray(vectors, dtype=np.float64))
+
+
 # --------------------------------------------------------------------------- benchmark
 
 def bench_embedding(n_images: int = 64, batch_size: int = 32, repeats: int = 3,
@@ -470,5 +499,5 @@ def _timed(fn, *args) -> float:
 
 
 __all__ = ["EmbedError", "Embedder", "LocalEmbedder", "EmbedRun", "get_embedder", "embed_images",
-           "embed_catalog", "export_onnx", "preprocess", "vector_key", "bench_embedding",
+           "embed_catalog", "export_onnx", "nearest", "neighbour_share", "project_2d", "preprocess", "vector_key", "bench_embedding",
            "LOCAL_MODEL_ID", "LOCAL_DIM", "VIEWS"]

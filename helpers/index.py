@@ -78,6 +78,14 @@ def get_client(settings=None):
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
 
+def describe_client(client) -> str:
+    """Where a client's data lives, for people: "on disk at PATH" or "server at HOST:PORT"."""
+    cs = client.get_settings()
+    if "fastapi" in str(cs.chroma_api_impl).lower():
+        return f"ChromaDB server at {cs.chroma_server_host}:{cs.chroma_server_http_port}"
+    return f"ChromaDB on disk at {cs.persist_directory}" if cs.is_persistent else "in-memory ChromaDB"
+
+
 def collection_name(model_id: str, dim: int, view: str) -> str:
     """E.g. "garment_local-effnet-lite0-onnx_1280"; valid under Chroma's strictest name rule
     (3-63 chars of [A-Za-z0-9._-], alphanumeric at both ends, no "..")."""
@@ -494,6 +502,6 @@ def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int =
             "index_hnsw": f"M={HNSW['max_neighbors']} efc={HNSW['ef_construction']} ef={HNSW['ef_search']}"}
 
 
-__all__ = ["CatalogIndex", "DimensionMismatch", "EmptyIndexError", "HNSW", "VIEWS", "get_client",
+__all__ = ["CatalogIndex", "describe_client", "DimensionMismatch", "EmptyIndexError", "HNSW", "VIEWS", "get_client",
            "collection_name", "record_metadata", "index_catalog", "index_view", "query_vectors", "chroma_server", "hnsw_tradeoff", "exact_top_k",
            "random_unit_vectors", "recall_at_k", "bench_index"]

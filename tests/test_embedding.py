@@ -179,3 +179,19 @@ def test_get_embedder_follows_the_backend(tmp_path, small_catalog, monkeypatch):
     remote = get_embedder(_settings(tmp_path, small_catalog, backend="bedrock", embed_dim=384))
     assert type(remote).__name__ == "BedrockEmbedder" and isinstance(remote, Embedder)
     assert (remote.model_id, remote.dim) == ("amazon.titan-embed-image-v1", 384) and remote.price_per_call > 0
+
+
+def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(workbook_env, tmp_path):
+    """04_embedding executes end to end on the small catalogue (ground-truth masks, so it does
+    not depend on the masker) and its recorded numbers show the point of the notebook."""
+    from helpers.notebooks import read_records, run_notebook
+
+    out = tmp_path / "04_embedding.ipynb"
+    run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "04_embedding.ipynb", out,
+                 {"masker": "reference"})
+    rec = read_records(out)
+    assert rec["embedded_full"] == rec["embedded_garment"] == 48
+    assert rec["onnx_vs_torch_max_abs_diff"] < 1e-4
+    assert rec["second_run_calls"] == 0
+    assert rec["nn_same_shoot_full"] > rec["nn_same_shoot_garment"]
+    assert rec["nn_same_item_garment"] > rec["nn_same_item_full"]

@@ -57,6 +57,7 @@ def test_both_collections_hold_the_catalogue_with_metadata(built):
     table, settings = built["table"], built["settings"]
     assert {v: r["count"] for v, r in built["report"].items()} == {"full": len(table), "garment": len(table)}
     index = idx.CatalogIndex.open(settings, built["embedder"])
+    assert idx.describe_client(index.client) == f"ChromaDB on disk at {settings.chroma_path}"
     col = index.collection("garment")
     assert col.name == "garment_local-effnet-lite0-onnx_1280"
     assert col.configuration["hnsw"]["space"] == "cosine"
@@ -167,7 +168,8 @@ def test_the_same_code_runs_against_a_real_chroma_server(built, tmp_path):
     with idx.chroma_server(tmp_path / "server-db", log=tmp_path / "chroma.log") as (host, port):
         settings = built["settings"].replace(chroma_host=host, chroma_port=port, chroma_path=tmp_path / "unused")
         client = idx.get_client(settings)
-        assert type(client).__name__ != "PersistentClient" and not (tmp_path / "unused").exists()
+        assert idx.describe_client(client) == f"ChromaDB server at {host}:{port}"
+        assert not (tmp_path / "unused").exists()
         report = idx.index_catalog(built["table"], built["runs"], settings=settings)
         assert report["garment"]["count"] == len(built["table"])
         index = idx.CatalogIndex.open(settings, built["embedder"])
@@ -178,3 +180,18 @@ def test_the_same_code_runs_against_a_real_chroma_server(built, tmp_path):
     assert (tmp_path / "server-db" / "chroma.sqlite3").is_file()  # the server wrote to its path
     with pytest.raises(Exception):  # and it is gone once the block ends
         chromadb.HttpClient(host=host, port=port).heartbeat()
+
+
+def test_notebook_05_runs_builds_searches_and_serves(workbook_env, tmp_path):
+    """05_indexing executes end to end on the small catalogue, including the HNSW trade-off
+    (2,000 random vectors here) and a real ChromaDB server it starts and stops."""
+    from helpers.notebooks import read_records, run_notebook
+
+    out = tmp_path / "05_indexing.ipynb"
+    run_notebook(PROJECT_ROOT / "notebooks" / "05_indexing.ipynb", out,
+                 {"masker": "reference", "tradeoff_vectors": 2000})
+    rec = read_records(out)
+    assert rec["reindex_added"] == 0
+    assert rec["server_records"] == 2 * 48
+    assert rec["hnsw_recall@10_random"] >= 0.99
+    assert rec["query_same_item_garment"] >= rec["query_same_item_full"]
