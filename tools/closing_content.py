@@ -30,4 +30,30 @@ CONTENT = {
         ],
         "after": "The settings object is shared by every notebook; change it once, and the whole pipeline follows.",
     },
+    "01_data": {
+        "learned": [
+            "a catalogue is photos plus one label per photo (the item), which is what makes retrieval measurable",
+            "the sample is drawn in shoots: one shoot photographs several items, one item appears in several shoots",
+            "whole photos of the same shoot are more alike than photos of the same item: the confounder",
+            "`load_catalog` reads generated, folder, CSV and DeepFashion layouts and skips bad files with a reason",
+        ],
+        "questions": [
+            "What is the difference between an *item* and an *image* in the catalogue?",
+            "Which three things does a shoot fix for every photo taken in it?",
+            "Which pairs of photos had the smallest median pixel distance, and why does that matter for search?",
+            "Why does the sample contain pairs of items that differ in only one attribute?",
+            "What happens to an empty or truncated file when a catalogue is loaded?",
+            "Which columns does your own catalogue need at the least?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Show another item across all its shoots, for example the item of the photo in the middle of the table.",
+             "# Solution: viz.item_sheet(table, table.item_id.iloc[len(table) // 2])\n"
+             "viz.item_sheet(table, table.item_id.iloc[len(table) // 2])"),
+            ("How many *items* are camel or ivory, the colours closest to skin? Count items, not photos.",
+             "# Solution: filter table.colour, then count unique item_id per colour\n"
+             "table[table.colour.isin([\"camel\", \"ivory\"])].groupby(\"colour\").item_id.nunique()"),
+        ],
+        "after": "Keep the confounder in mind: every later notebook asks whether a method looks at the dress or at the shoot.",
+    },
 }
