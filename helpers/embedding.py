@@ -462,13 +462,16 @@ def project_2d(vectors: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- benchmark
 
 def bench_embedding(n_images: int = 64, batch_size: int = 32, repeats: int = 3,
-                    cache_dir: Path | str | None = None) -> dict[str, float]:
+                    cache_dir: Path | str | None = None, quick: bool = False) -> dict[str, float]:
     """Local embedding throughput at 224 px (median of `repeats`), ONNX vs eager torch.
 
-    Uses generated photos (no catalogue needed); preprocessing is included in both timings,
-    so the figure is what the pipeline sees.
+    Uses generated 512x768 photos (no catalogue needed); preprocessing is included in both
+    timings, so the figure is what the pipeline sees. `quick`: one timed run each.
     """
     import torch
+
+    if quick:
+        repeats = 1
 
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (768, 512, 3), dtype=np.uint8)) for _ in range(n_images)]

@@ -118,6 +118,18 @@ def record_metadata(row: Mapping[str, Any]) -> dict[str, str | int | float | boo
     return out
 
 
+def normalise_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A friendlier `where`: {"colour": "red", "category": "dress"} becomes the
+    {"$and": [...]} Chroma requires for several fields; None or {} means no filter."""
+    if not where:
+        return None
+    where = dict(where)
+    plain = [k for k in where if not k.startswith("$")]
+    if len(where) > 1 and plain:
+        return {"$and": [{k: v} for k, v in where.items()]}
+    return where
+
+
 # --------------------------------------------------------------------------- the index
 
 class CatalogIndex:
@@ -266,7 +278,7 @@ class CatalogIndex:
                 f"the {view} collection {col.name!r} is empty: build the index first with "
                 "`python -m helpers run` (or notebooks 04 and 05)")
         res = col.query(query_embeddings=vectors, n_results=min(int(k), n),
-                        where=dict(where) if where else None, include=["metadatas", "distances"])
+                        where=normalise_where(where), include=["metadatas", "distances"])
         return [_result_frame(ids, dists, metas)
                 for ids, dists, metas in zip(res["ids"], res["distances"], res["metadatas"])]
 
@@ -342,7 +354,7 @@ def query_vectors(collection, vectors: np.ndarray, k: int = 10,
     step = 256
     for s in range(0, len(vectors), step):
         res = collection.query(query_embeddings=vectors[s:s + step], n_results=min(int(k), n),
-                               where=dict(where) if where else None, include=[])
+                               where=normalise_where(where), include=[])
         out.extend(list(ids) for ids in res["ids"])
     return out
 
@@ -476,9 +488,12 @@ def recall_at_k(index_ids: Sequence[Sequence[str]], exact_ids: Sequence[Sequence
 
 # --------------------------------------------------------------------------- benchmark
 
-def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int = 10) -> dict[str, float]:
+def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int = 10,
+                quick: bool = False) -> dict[str, float]:
     """Build time for n x dim random unit vectors with the tuned HNSW, query p50 and recall@k
-    against exact search (fresh random queries, one at a time)."""
+    against exact search (fresh random queries, one at a time). `quick`: 50 queries."""
+    if quick:
+        n_queries = 50
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -503,5 +518,5 @@ def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int =
 
 
 __all__ = ["CatalogIndex", "describe_client", "DimensionMismatch", "EmptyIndexError", "HNSW", "VIEWS", "get_client",
-           "collection_name", "record_metadata", "index_catalog", "index_view", "query_vectors", "chroma_server", "hnsw_tradeoff", "exact_top_k",
+           "collection_name", "record_metadata", "normalise_where", "index_catalog", "index_view", "query_vectors", "chroma_server", "hnsw_tradeoff", "exact_top_k",
            "random_unit_vectors", "recall_at_k", "bench_index"]

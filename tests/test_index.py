@@ -82,6 +82,12 @@ def test_query_scores_and_where_filter(built):
     filtered = index.query("garment", run.vectors[:1], k=10, where={"colour": colour})[0]
     expected = (table["colour"] == colour).sum()
     assert len(filtered) == min(10, expected) and set(filtered["colour"]) == {colour}
+    # several fields at once: written plainly, sent to Chroma as an $and
+    shoot = table.set_index("image_id").loc[run.ids[5], "shoot_id"]
+    both = index.query("garment", run.vectors[:1], k=48, where={"colour": colour, "shoot_id": shoot})[0]
+    expected = ((table["colour"] == colour) & (table["shoot_id"] == shoot)).sum()
+    assert len(both) == expected >= 1 and set(both["shoot_id"]) == {shoot}
+    assert idx.normalise_where({}) is None and idx.normalise_where({"$or": [{"a": 1}]}) == {"$or": [{"a": 1}]}
 
 
 def test_indexing_twice_is_idempotent_changed_images_replace_and_prune_removes(built, tmp_path):
