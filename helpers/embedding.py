@@ -323,7 +323,8 @@ def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view:
         try:
             key = vector_key(source, embedder, view)
         except OSError as exc:
-            failed.append({"image_id": image_id, "reason": "unreadable", "message": str(exc)})
+            failed.append({"image_id": image_id, "reason": "unreadable",
+                           "message": f"{source}: cannot be read ({exc.strerror or exc}); check the path"})
             continue
         hit = cache.get_array("vectors", key)
         if hit is not None and hit.shape == (embedder.dim,):

@@ -309,7 +309,7 @@ def _result_frame(ids, dists, metas) -> pd.DataFrame:
         rows.append({"rank": rank, "image_id": image_id, "item_id": meta.pop("item_id", None),
                      "score": round(1.0 - float(dist), 6), "distance": float(dist),
                      "image_path": meta.pop("image_path", None),
-                     **{k: v for k, v in meta.items() if k != "image_id"}})
+                     **{k: meta[k] for k in sorted(meta) if k != "image_id"}})
     cols = ["rank", "image_id", "item_id", "score", "distance", "image_path"]
     return pd.DataFrame(rows, columns=None if rows else cols)
 

@@ -90,22 +90,31 @@ def search_grid(results: Mapping[str, pd.DataFrame], query: ImageLike, *, query_
 
 
 def projection_panels(points: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[Any]],
-                      size: float = 3.6) -> Figure:
+                      highlight: int = 8, size: float = 3.8) -> Figure:
     """Scatter plots of 2-D projections: one row per space (e.g. full, garment), one column
-    per labelling (e.g. item, shoot); each label value gets its own colour."""
+    per labelling (e.g. item, shoot). The `highlight` largest groups of each labelling get
+    their own colour, every other image is a small grey dot: with dozens of groups, colours
+    would repeat and the eye could not follow one group."""
     fig, axes = plt.subplots(len(points), len(labels), figsize=(size * len(labels), size * len(points)),
                              squeeze=False)
-    cmap = plt.get_cmap("tab20")
-    for r, (space, xy) in enumerate(points.items()):
-        for c, (name, values) in enumerate(labels.items()):
+    cmap = plt.get_cmap("tab10")
+    for c, (name, values) in enumerate(labels.items()):
+        values = np.asarray(values)
+        counts = pd.Series(values).value_counts(sort=True)
+        groups = list(counts.index[:highlight])
+        for r, (space, xy) in enumerate(points.items()):
             ax = axes[r][c]
-            values = np.asarray(values)
-            for n, value in enumerate(pd.unique(values)):
+            rest = ~np.isin(values, groups)
+            ax.scatter(xy[rest, 0], xy[rest, 1], s=6, color="#d0d0d0", linewidths=0)
+            for n, value in enumerate(groups):
                 sel = values == value
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=18, color=cmap(n % 20), alpha=0.85, linewidths=0)
-            ax.set_title(f"{space} vectors, coloured by {name}", fontsize=9)
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=26, color=cmap(n % 10), alpha=0.9, linewidths=0,
+                           label=str(value))
+            ax.set_title(f"{space} vectors: {len(groups)} {name}s in colour", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+            if r == 0:
+                ax.legend(fontsize=6, loc="best", markerscale=0.7, ncol=2, frameon=False)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -189,9 +189,7 @@ def _finish(frame: pd.DataFrame, exclude: set[str], k: int) -> pd.DataFrame:
     if exclude and len(frame):
         frame = frame[~frame["image_id"].isin(exclude)]
     frame = frame.head(int(k)).reset_index(drop=True)
-    if len(frame):
-        frame["rank"] = np.arange(1, len(frame) + 1)
-    return frame
+    return frame.assign(rank=np.arange(1, len(frame) + 1)) if len(frame) else frame
 
 
 def _check_not_empty(index, modes: Sequence[str]) -> None:

@@ -140,13 +140,14 @@ properly with confidence intervals.
 ## Seeing the two spaces
 
 A 1,280-number vector cannot be drawn, but a **PCA** projection (scikit-learn) keeps the two directions
-in which the vectors differ most. Each dot is one catalogue image. The left column colours the dots by
-**item** (dots of one colour are photos of one dress), the right column by **shoot** (dots of one
-colour were photographed in the same session). Colours repeat when there are more than 20 groups."""),
+in which the vectors differ most. Each dot is one catalogue image. In the left column the eight items
+with the most photos are coloured (dots of one colour are photos of one dress); in the right column the
+eight largest **shoots** (dots of one colour were photographed in the same session). Every other image
+is a small grey dot. Top row: full-photo vectors; bottom row: garment vectors."""),
     code("""points = {view: embedding.project_2d(result.vectors(view, ids)) for view in ("full", "garment")}
 retrieval_viz.projection_panels(points, {"item": meta.item_id, "shoot": meta.shoot_id})"""),
-    md("""Two dimensions lose most of the information, so the picture is a hint, not a proof. A number that
-uses all the dimensions: for every image, find its single nearest other image and ask whether it shows
+    md("""Look for tight groups of one colour. Two dimensions lose most of the information, so the picture
+is a hint, not a proof. A number that uses all the dimensions: for every image, find its single nearest other image and ask whether it shows
 the same item, and whether it comes from the same shoot."""),
     code("""share = pd.DataFrame({view: embedding.neighbour_share(result.vectors(view, ids),
                                                      {"same item": meta.item_id, "same shoot": meta.shoot_id})
@@ -156,10 +157,11 @@ for view, row in share.iterrows():
           f"comes from the same shoot {row['same shoot']:.0%} of the time")
     record(f"nn_same_item_{view}", round(float(row["same item"]), 4))
     record(f"nn_same_shoot_{view}", round(float(row["same shoot"]), 4))"""),
-    md("""Read the two lines against each other. For **full** photos, the nearest image mostly comes from the
-same shoot and rarely shows the same item: the vector describes the photo session. For **garment**
-cut-outs the shoot no longer dominates and the same item is found far more often: the vector describes
-the dress. That is the effect this workbook is about, seen in the raw vectors before any index or metric.
+    md("""Read the two lines against each other. Going from full photos to garment cut-outs, the share of
+nearest neighbours from the **same shoot** drops and the share showing the **same item** rises. A
+full-photo vector describes the photo session (backdrop, light, model, pose) as much as the dress; a
+garment vector describes the dress. That is the effect this workbook is about, seen in the raw vectors
+before any index or metric.
 
 Next, `05_indexing` puts both sets of vectors into ChromaDB so they can be searched quickly and filtered."""),
 ]

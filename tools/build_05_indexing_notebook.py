@@ -132,7 +132,7 @@ the median time of one query:
 - on random unit vectors of the same dimension: the hardest case, with no clusters to help the graph."""),
     code("""print("workbook HNSW settings:", chroma_index.HNSW)
 dim = runs["garment"].vectors.shape[1]
-catalogue = chroma_index.hnsw_tradeoff(runs["garment"].vectors, [1, 2, 4, 8, 16, 64])
+catalogue = chroma_index.hnsw_tradeoff(runs["garment"].vectors, [10, 16, 32, 64])
 random_vectors = chroma_index.random_unit_vectors(tradeoff_vectors, dim, seed=0)
 random_queries = chroma_index.random_unit_vectors(100, dim, seed=1)
 random = chroma_index.hnsw_tradeoff(random_vectors, [16, 64, 256, chroma_index.HNSW["ef_search"], 1024],
@@ -147,8 +147,9 @@ print(f"{tradeoff_vectors:,} random {dim}-d vectors, ef_search = {chroma_index.H
 record("hnsw_recall@10_random", float(tuned["recall@10"]))
 record("hnsw_p50_ms_random", float(tuned["p50_ms"]))
 random"""),
-    md("""On the catalogue even small `ef_search` values find nearly everything: its vectors form clear
-groups, and a small collection is partly searched exactly. Random vectors need a much larger
+    md("""On the catalogue even the smallest value (HNSW never keeps fewer candidates than the k = 10
+results asked for) finds nearly everything: a few hundred vectors in clear groups make an easy graph.
+Random vectors need a much larger
 `ef_search` to reach 0.99, which is why the workbook sets it high; the right-hand chart shows what that
 costs per query. On your own data, rerun this cell with your vectors before changing the setting.
 (`ef_search` can be changed on an existing collection with `collection.modify(configuration=...)`;
