@@ -367,18 +367,23 @@ def write_metrics(doc: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def default_run_dir(runs: Path = PROJECT_ROOT / "runs") -> Path:
-    """runs/latest when it exists; otherwise a new runs/<UTC timestamp>/ with runs/latest -> it."""
-    latest = runs / "latest"
-    if latest.is_dir():
-        return latest
+def default_run_dir(run_dir: Path) -> Path:
+    """The folder for metrics.json: `run_dir` (settings.run_dir, default runs/latest) when it
+    exists; a missing `runs/latest` becomes a new `runs/<UTC timestamp>/` with `latest` -> it
+    (what the notebook runner does too); any other missing folder is created."""
+    run_dir = Path(run_dir)
+    if run_dir.is_dir():
+        return run_dir
+    if run_dir.name != "latest":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = runs / stamp
+    target = run_dir.parent / stamp
     target.mkdir(parents=True, exist_ok=True)
-    if latest.is_symlink():
-        latest.unlink()  # dangling
-    latest.symlink_to(target.name)
-    return latest
+    if run_dir.is_symlink():
+        run_dir.unlink()  # a dangling link
+    run_dir.symlink_to(target.name)
+    return run_dir
 
 
 def summary_table(doc: dict[str, Any]) -> pd.DataFrame:
@@ -395,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog", type=Path, default=None, help="catalogue folder (default: settings)")
     parser.add_argument("--backend", choices=("local", "bedrock"), default=None)
     parser.add_argument("--masker", choices=("auto", "local", "bedrock", "reference"), default=None)
-    parser.add_argument("--out", type=Path, default=None, help="folder for metrics.json (default runs/latest)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
     parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -409,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = write_metrics(doc, args.out if args.out else default_run_dir())
+    path = write_metrics(doc, args.out if args.out else default_run_dir(settings.run_dir))
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         print(summary_table(doc))
     d = doc["delta_recall@1"]

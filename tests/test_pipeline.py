@@ -1,0 +1,140 @@
+"""The whole pipeline on the small generated catalogue: real masks, embeddings, ChromaDB on disk."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import metrics, pipeline
+from helpers.settings import load_settings
+
+MASKER = "local"  # the offline default: what `make run` uses
+M_KEYS = {"recall@1", "recall@5", "recall@10", "map", "mrr", "ndcg@10", "queries"}
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory, small_catalog):
+    """One cache and index for the module, so the second run can show the cache at work."""
+    root = tmp_path_factory.mktemp("pipeline")
+    return {"catalog": small_catalog, "cache_dir": root / "cache", "chroma_path": root / "chroma",
+            "run_dir": root / "runs" / "latest"}
+
+
+@pytest.fixture(scope="module")
+def first_run(module_env):
+    settings = load_settings(backend="local", masker=MASKER, **module_env)
+    result = pipeline.run_pipeline(settings, progress=False)
+    return result, pipeline.evaluate(result)
+
+
+def test_metrics_json_schema(first_run):
+    result, doc = first_run
+    assert doc["catalog"] == {"images": 48, "items": 12, "skipped": 0, "evaluated_images": 48,
+                              "path": str(result.settings.catalog)}
+    assert doc["backend"] == "local" and doc["embedder"] == result.embedder_id and doc["dim"] == 1280
+    assert set(doc["conditions"]) == {"full", "garment", "garment_reference"}
+    for name, m in doc["conditions"].items():
+        assert M_KEYS <= set(m), name
+        assert m["queries"] == 48
+        assert all(0.0 <= m[k] <= 1.0 for k in M_KEYS - {"queries"})
+        assert m["recall@1"] <= m["recall@5"] <= m["recall@10"]
+    lo, hi = doc["delta_recall@1"]["ci95"]
+    assert lo <= doc["delta_recall@1"]["value"] <= hi
+    assert doc["delta_recall@1"]["value"] == pytest.approx(
+        doc["conditions"]["garment"]["recall@1"] - doc["conditions"]["full"]["recall@1"])
+    assert 0.0 <= doc["wilcoxon_p_ap"] <= 1.0
+    assert 0.0 < doc["mask_iou"]["mean"] <= 1.0 and 0.0 < doc["mask_iou"]["median"] <= 1.0
+    assert set(doc["seed_statistic"]) >= {"full", "garment"}
+    assert {"load", "mask", "cut", "embed_full", "embed_garment", "index", "total"} <= set(doc["timings_s"])
+    assert set(doc["by_attribute"]) == {"colour", "pattern", "silhouette", "background"}
+    json.dumps(doc, allow_nan=False)  # strictly valid JSON: no NaN
+
+
+def test_numbers_agree_with_numpy_on_the_same_vectors(first_run):
+    result, doc = first_run
+    ids = result.common_ids()
+    items = result.table.set_index("image_id").loc[ids, "item_id"].to_numpy()
+    for name in ("full", "garment", "garment_reference"):
+        own = metrics.evaluate_retrieval(result.vectors(name, ids), items, ids).summary()
+        assert doc["conditions"][name]["map"] == pytest.approx(own["map"])
+    # ChromaDB's top-1 answers give the same Recall@1 as exact numpy search
+    for view in ("full", "garment"):
+        check = doc["chroma_check"][view]
+        assert check["count"] == 48 and check["agree"], check
+        assert check["recall@1_numpy"] == pytest.approx(doc["conditions"][view]["recall@1"])
+
+
+def test_reference_masks_are_perfect_and_conditions_are_paired(first_run):
+    result, doc = first_run
+    assert result.reference_masks.failures.empty
+    from helpers.masking import evaluate_masks
+
+    assert evaluate_masks(result.reference_masks, result.table)["iou"].min() == 1.0
+    assert len(result.failures()) == 0 or set(result.failures()["condition"]) <= {"garment"}
+
+
+def test_rerun_is_served_from_the_cache(first_run, module_env):
+    _, doc = first_run
+    settings = load_settings(backend="local", masker=MASKER, **module_env)
+    again = pipeline.run_pipeline(settings, progress=False)
+    assert again.masks.calls == 0 and again.masks.cached == 48
+    assert all(run.calls == 0 for run in again.embeddings.values())
+    assert again.cuts.cached == 48
+    doc2 = pipeline.evaluate(again)
+    assert doc2["conditions"] == doc["conditions"]
+    assert doc2["delta_recall@1"] == doc["delta_recall@1"]  # fixed bootstrap seed
+
+
+def test_cli_writes_metrics_json_into_runs_latest(module_env, monkeypatch, capsys):
+    for key, value in module_env.items():
+        monkeypatch.setenv(f"WORKBOOK_{key.upper()}", str(value))
+    latest = module_env["run_dir"]
+    assert not latest.exists()
+    assert pipeline.main(["--backend", "local", "--quiet"]) == 0
+    assert latest.is_symlink() and latest.resolve().parent == latest.parent.resolve()
+    doc = json.loads((latest / "metrics.json").read_text())
+    assert doc["catalog"]["images"] == 48
+    out = capsys.readouterr().out
+    assert "garment - full Recall@1" in out and str(latest / "metrics.json") in out
+
+
+def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env):
+    """A user's own photos (item folders, no masks): no reference condition, no IoU, same command."""
+    own = tmp_path / "own"
+    manifest = (small_catalog / "manifest.csv").read_text().splitlines()
+    header = manifest[0].split(",")
+    col = {name: header.index(name) for name in ("item_id", "image_path")}
+    for line in manifest[1:25]:
+        cells = line.split(",")
+        dest = own / cells[col["item_id"]]
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(small_catalog / cells[col["image_path"]], dest / Path(cells[col["image_path"]]).name)
+    out = tmp_path / "out"
+    code = pipeline.main(["--catalog", str(own), "--out", str(out), "--quiet", "--no-index"])
+    assert code == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["conditions"]["garment_reference"] is None and doc["mask_iou"] is None
+    assert doc["catalog"]["images"] == 24 and doc["conditions"]["full"]["queries"] == 24
+
+
+def test_losses_diagnosis(first_run):
+    result, _ = first_run
+    losses = pipeline.garment_losses(result)
+    g = result.retrievals()["garment"].per_query.set_index("image_id")
+    f = result.retrievals()["full"].per_query.set_index("image_id")
+    expected = sorted(i for i in g.index if g.loc[i, "hit@1"] == 0 and f.loc[i, "hit@1"] == 1)
+    assert sorted(losses["image_id"]) == expected
+    assert (losses["garment_top1_item"] != losses["item_id"]).all()
+    assert losses["diagnosis"].str.len().gt(0).all()
+    assert np.all(np.diff(losses["ap_loss"].to_numpy()) <= 1e-12)
+
+
+def test_bad_catalogue_is_a_clear_error(tmp_path, workbook_env, capsys):
+    (tmp_path / "empty").mkdir()
+    code = pipeline.main(["--catalog", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "metrics.json").exists()
