@@ -150,3 +150,41 @@ def test_parse_where():
     assert srch.parse_where(None) is None
     with pytest.raises(srch.SearchError, match="key=value"):
         srch.parse_where(["dress"])
+
+
+def test_text_search_on_bedrock_sends_titans_exact_request(tmp_path, small_catalog, monkeypatch):
+    """Free text is embedded by Titan Multimodal (Bedrock backend) and searched among image
+    vectors. Bedrock is driven through botocore's Stubber with the exact request body."""
+    import io
+    import json
+
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from helpers import bedrock
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # Stubber answers before any network use
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = load_settings(toml_path=None, env={}, backend="bedrock", embed_dim=256, aws_region="us-east-1",
+                             max_retries=1, concurrency=1, catalog=small_catalog,
+                             cache_dir=tmp_path / "cache", chroma_path=tmp_path / "chroma")
+    client = bedrock.make_client(settings, "bedrock-runtime")
+    embedder = bedrock.BedrockEmbedder(settings, client=client)
+    table = load_catalog(small_catalog).table.head(6)
+    vectors = idx.random_unit_vectors(6, 256, seed=2)  # stand-ins for Titan's image vectors
+    index = idx.CatalogIndex(idx.get_client(settings), embedder.model_id, 256)
+    for view in idx.VIEWS:
+        index.upsert(view, list(table["image_id"]), vectors, table.to_dict("records"))
+    answer = json.dumps({"embedding": (vectors[3] * 7).tolist(), "inputTextTokenCount": 5, "message": None}).encode()
+    text = "red dress with white dots"
+    with Stubber(client) as stub:
+        stub.add_response("invoke_model", {"body": StreamingBody(io.BytesIO(answer), len(answer)),
+                                           "contentType": "application/json"},
+                          {"modelId": "amazon.titan-embed-image-v1", "contentType": "application/json",
+                           "accept": "application/json",
+                           "body": json.dumps({"inputText": text, "embeddingConfig": {"outputEmbeddingLength": 256}})})
+        res = srch.search(text, mode="garment", k=3, settings=settings, embedder=embedder, index=index)
+        stub.assert_no_pending_responses()
+    frame = res["garment"]
+    assert frame["image_id"][0] == table["image_id"][3] and frame["score"][0] == pytest.approx(1.0, abs=1e-5)
+    assert "query_cutout" not in frame.attrs  # nothing to cut out of a text query
