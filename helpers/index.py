@@ -171,15 +171,28 @@ class CatalogIndex:
             self.name(view), configuration={"hnsw": dict(self.hnsw)}, metadata=meta,
             embedding_function=None)
         self._check(col, view)
+        self._tune(col)
         self._collections[view] = col
         return col
+
+    def _tune(self, col) -> None:
+        """An older collection searched with a smaller ef_search than `HNSW` gets the larger
+        one (Chroma applies it when the collection is next loaded); M and ef_construction
+        cannot change after creation."""
+        want = self.hnsw.get("ef_search")
+        try:
+            have = (col.configuration.get("hnsw") or {}).get("ef_search")
+        except Exception:  # an older server that does not report its configuration
+            return
+        if want and have and have < want:
+            col.modify(configuration={"hnsw": {"ef_search": int(want)}})
 
     def _check(self, col, view: str) -> None:
         found = col.metadata or {}
         if found.get("dim") not in (None, self.dim) or found.get("model_id") not in (None, self.model_id):
             raise DimensionMismatch(
-                f"collection {col.name!r} holds {found.get('dim')}-d vectors from "
-                f"{found.get('model_id')!r}, not {self.dim}-d from {self.model_id!r}: use the "
+                f"collection {col.name!r} holds {found.get('dim') or 'other'}-d vectors from "
+                f"{found.get('model_id') or 'another model'}, not {self.dim}-d from {self.model_id}: use the "
                 "embedder that built it, or delete the collection and re-run the pipeline")
         sample = col.get(limit=1, include=["embeddings"])
         embs = sample.get("embeddings")

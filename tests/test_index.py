@@ -201,3 +201,11 @@ def test_notebook_05_runs_builds_searches_and_serves(workbook_env, tmp_path):
     assert rec["server_records"] == 2 * 48
     assert rec["hnsw_recall@10_random"] >= 0.99
     assert rec["query_same_item_garment"] >= rec["query_same_item_full"]
+
+
+def test_an_older_collection_gets_the_tuned_ef_search(tmp_path):
+    client = idx.get_client(load_settings(toml_path=None, env={}, chroma_path=tmp_path / "db"))
+    client.create_collection(idx.collection_name("m", 4, "garment"), embedding_function=None,
+                             configuration={"hnsw": {"space": "cosine", "ef_search": 100}})
+    col = idx.CatalogIndex(client, "m", 4).collection("garment")
+    assert col.configuration["hnsw"]["ef_search"] == idx.HNSW["ef_search"]
