@@ -205,6 +205,17 @@ def bootstrap_mean(values: Sequence[float], *, rounds: int = BOOTSTRAP_ROUNDS, s
     return out
 
 
+SUMMARY_COLUMNS = {"recall@1": "hit@1", "recall@5": "hit@5", "map": "ap", "mrr": "rr", "ndcg@10": "ndcg@10"}
+
+
+def intervals(results: dict[str, Retrieval], names: Sequence[str] = ("recall@1", "map", "mrr", "ndcg@10"), *,
+              rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> dict[str, dict[str, dict]]:
+    """{metric: {condition: {"value", "ci95"}}}: each condition's mean and bootstrap interval,
+    for bar charts with whiskers (the difference between conditions has its own, paired, CI)."""
+    return {name: {c: bootstrap_mean(r.per_query[SUMMARY_COLUMNS[name]], rounds=rounds, seed=seed)
+                   for c, r in results.items()} for name in names}
+
+
 def wilcoxon_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided Wilcoxon signed-rank p-value for paired per-query values (e.g. AP).
 
@@ -278,6 +289,25 @@ def seed_statistic(result_or_similarity: Retrieval | np.ndarray, k: int = 3) -> 
     k = min(k, len(sim) - 1)
     top = -np.sort(-masked, axis=1)[:, :k]
     return float(top.mean())
+
+
+def seed_statistic_by_outcome(result: Retrieval, k: int = 3) -> dict[str, float | None]:
+    """The demo's number split by whether the query's first answer was right or wrong.
+
+    When queries answered wrongly have about the same top-k similarity as those answered
+    rightly, the number carries no information about correctness, whatever its average.
+    """
+    masked = result.similarity.copy()
+    np.fill_diagonal(masked, -np.inf)
+    k = min(k, len(masked) - 1)
+    per_query = (-np.sort(-masked, axis=1)[:, :k]).mean(axis=1)
+    pos = {i: n for n, i in enumerate(result.image_ids)}
+    q = result.per_query
+    values = per_query[[pos[i] for i in q["image_id"]]]
+    right, wrong = values[q["hit@1"].to_numpy() == 1], values[q["hit@1"].to_numpy() == 0]
+    return {"right": float(right.mean()) if len(right) else None,
+            "wrong": float(wrong.mean()) if len(wrong) else None,
+            "right_queries": int(len(right)), "wrong_queries": int(len(wrong))}
 
 
 def _mean(series: pd.Series) -> float:

@@ -12,6 +12,7 @@ import pandas as pd
 
 COLOURS = {"full": "#9e9e9e", "garment": "#1f77b4", "garment_reference": "#2ca02c"}
 LABELS = {"full": "full photo", "garment": "garment (masker)", "garment_reference": "garment (true mask)"}
+SHORT = {"full": "full\nphoto", "garment": "garment\n(masker)", "garment_reference": "garment\n(true mask)"}
 
 
 def _plt():
@@ -38,13 +39,13 @@ def bars_with_ci(intervals: Mapping[str, Mapping[str, Mapping[str, Any]]], title
         pos = x - 0.4 + width * (j + 0.5)
         ax.bar(pos, vals, width, color=COLOURS.get(cond), label=LABELS.get(cond, cond))
         ax.errorbar(pos, vals, yerr=[vals - lo, hi - vals], fmt="none", ecolor="black", capsize=3, lw=1)
-        for p, v in zip(pos, vals):
-            ax.text(p, v + 0.02, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+        for p, v, h in zip(pos, vals, hi):
+            ax.text(p, h + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, metric_names)
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.12)
     ax.set_ylabel("score (higher is better)")
     ax.set_title(title or "Retrieval quality per condition (whiskers: 95 % bootstrap CI)")
-    ax.legend(loc="upper left", fontsize=8, ncol=len(conditions))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, ncol=len(conditions), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -57,7 +58,8 @@ def recall_curves(curves: Mapping[str, np.ndarray]):
         k = np.arange(1, len(curve) + 1)
         ax.plot(k, curve, marker="o", ms=3, color=COLOURS.get(cond), label=LABELS.get(cond, cond))
     ax.set_xlabel("k (results looked at)")
-    ax.set_ylabel("Recall@k: share of queries with a right answer in the top k")
+    ax.set_ylabel("Recall@k (right answer in top k)")
+    ax.set_xticks(np.arange(1, max(len(c) for c in curves.values()) + 1, 2))
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -66,7 +68,10 @@ def recall_curves(curves: Mapping[str, np.ndarray]):
 
 
 def breakdown_bars(frame: pd.DataFrame, title: str):
-    """One attribute's per-value Recall@1 for each condition (from `metrics.breakdown`)."""
+    """One attribute's per-value Recall@1 for each condition (from `metrics.breakdown`);
+    None (no figure) when the catalogue has no such attribute."""
+    if frame is None or not len(frame):
+        return None
     plt = _plt()
     conds = [c for c in frame.columns if c != "queries"]
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(frame) + 2), 3.2))
@@ -86,6 +91,8 @@ def breakdown_bars(frame: pd.DataFrame, title: str):
 
 def same_shoot_bars(same_shoot: Mapping[str, Mapping[str, Any]]):
     """Of each condition's wrong top-1 answers, the share from the query's own shoot, vs chance."""
+    if not same_shoot:
+        return None
     plt = _plt()
     conds = list(same_shoot)
     frac = [same_shoot[c]["fraction"] or 0.0 for c in conds]
@@ -97,9 +104,9 @@ def same_shoot_bars(same_shoot: Mapping[str, Mapping[str, Any]]):
     for i, c in enumerate(conds):
         ax.text(i, frac[i] + 0.02, f"{same_shoot[c]['same_shoot']}/{same_shoot[c]['errors']}",
                 ha="center", fontsize=8)
-    ax.set_xticks(x, [LABELS.get(c, c) for c in conds], fontsize=8)
+    ax.set_xticks(x, [SHORT.get(c, c) for c in conds], fontsize=8)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("wrong top-1 answers from the same shoot")
+    ax.set_ylabel("share of wrong top-1 answers\nfrom the query's own shoot")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
@@ -116,9 +123,26 @@ def seed_vs_recall(seed: Mapping[str, float], recall: Mapping[str, float]):
         ax.bar(range(len(conds)), v, color=[COLOURS.get(c) for c in conds])
         for i, val in enumerate(v):
             ax.text(i, val + 0.01, f"{val:.3f}", ha="center", fontsize=8)
-        ax.set_xticks(range(len(conds)), [LABELS.get(c, c) for c in conds], fontsize=8)
+        ax.set_xticks(range(len(conds)), [SHORT.get(c, c) for c in conds], fontsize=8)
         ax.set_ylim(0, 1.08)
         ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def seed_by_outcome(table: pd.DataFrame):
+    """Mean top-3 similarity of queries whose first answer was right vs wrong, per condition:
+    if the wrong ones score as high as the right ones, the number cannot tell them apart."""
+    plt = _plt()
+    conds = list(table.index)
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    x = np.arange(len(conds))
+    ax.bar(x - 0.2, table["right"], 0.4, color="#4caf50", label="first answer right")
+    ax.bar(x + 0.2, table["wrong"], 0.4, color="#e57373", label="first answer wrong")
+    ax.set_xticks(x, [SHORT.get(c, c) for c in conds], fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("mean top-3 cosine similarity")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

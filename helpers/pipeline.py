@@ -247,6 +247,7 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
         "wilcoxon_p_ap": metrics.wilcoxon_p(g_ap, f_ap),
         "mask_iou": None,
         "seed_statistic": {c: metrics.seed_statistic(r) for c, r in res.items()},
+        "seed_statistic_by_outcome": {c: metrics.seed_statistic_by_outcome(r) for c, r in res.items()},
     }
     if "garment_reference" in res:
         r_hit, g_hit2 = metrics.aligned(res["garment_reference"], res["garment"], "hit@1")
@@ -256,7 +257,7 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
         out["mask_iou"] = mask_iou_summary(result)
     if "shoot_id" in table.columns:
         out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
-    out["by_attribute"] = {a: _records(metrics.breakdown(res, table, a)) for a in ATTRIBUTES if a in table.columns}
+    out["by_attribute"] = {a: _records(f) for a, f in breakdowns(result).items()}
     out["chroma_check"] = result.index or None
     out["timings_s"] = dict(result.timings_s, evaluate=round(time.perf_counter() - t0, 3))
     return _clean(out)
@@ -269,6 +270,19 @@ def mask_iou_summary(result: PipelineResult) -> dict[str, float] | None:
         return None
     return {"mean": float(scores["iou"].mean()), "median": float(scores["iou"].median()),
             "images": int(len(scores)), "failed": int(scores["failed"].sum())}
+
+
+def breakdowns(result: PipelineResult, metric: str = "hit@1") -> dict[str, pd.DataFrame]:
+    """Per-attribute breakdowns (colour, pattern, silhouette, background) the catalogue has."""
+    res = result.retrievals()
+    return {a: metrics.breakdown(res, result.table, a, metric) for a in ATTRIBUTES if a in result.table.columns}
+
+
+def breakdown_table(by: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """All breakdowns in one table indexed by (attribute, value), rounded for reading."""
+    if not by:
+        return pd.DataFrame(columns=["queries"])
+    return pd.concat({a: f.round(3) for a, f in by.items()}, names=["attribute", "value"])
 
 
 def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
@@ -384,6 +398,38 @@ def default_run_dir(run_dir: Path) -> Path:
         run_dir.unlink()  # a dangling link
     run_dir.symlink_to(target.name)
     return run_dir
+
+
+def conclusion(doc: dict[str, Any]) -> str:
+    """The one-sentence answer, worded from the numbers (so it stays true on any catalogue)."""
+    full, garment = doc["conditions"]["full"]["recall@1"], doc["conditions"]["garment"]["recall@1"]
+    d = doc["delta_recall@1"]
+    lo, hi = d["ci95"]
+    cat = doc["catalog"]
+    verdict = ("finds the same garment more often" if lo > 0 else
+               "finds the same garment less often" if hi < 0 else
+               "is not measurably different from whole-photo search")
+    text = (f"On {cat['evaluated_images']} photos of {cat['items']} garments, searching with the garment cut "
+            f"out {verdict}: Recall@1 {full:.2f} -> {garment:.2f} ({d['value']:+.2f}, 95% CI {lo:+.2f} to {hi:+.2f})")
+    shoot = (doc.get("same_shoot_errors") or {}).get("full") or {}
+    if shoot.get("fraction") is not None:
+        text += (f", because whole-photo search mostly confuses photos from the same shoot "
+                 f"({shoot['fraction']:.0%} of its wrong first answers)" if shoot["fraction"] >= 0.5 else
+                 f"; {shoot['fraction']:.0%} of whole-photo search's wrong first answers came from the same shoot")
+    return text + "."
+
+
+def reference_note(doc: dict[str, Any]) -> str:
+    """How much perfect masks would add, or why that cannot be measured on this catalogue."""
+    if not doc["conditions"].get("garment_reference"):
+        return ("This catalogue has no ground-truth masks, so the reference condition and mask IoU "
+                "cannot be measured (they are null in metrics.json).")
+    iou = doc["mask_iou"]
+    d = doc["delta_recall@1_reference_vs_garment"]
+    ref, gar = doc["conditions"]["garment_reference"], doc["conditions"]["garment"]
+    return (f"The masker's masks overlap the true ones with mean IoU {iou['mean']:.3f} (median {iou['median']:.3f}). "
+            f"Perfect masks change Recall@1 by {d['value']:+.3f} (95% CI {d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}) "
+            f"and mAP from {gar['map']:.3f} to {ref['map']:.3f}.")
 
 
 def summary_table(doc: dict[str, Any]) -> pd.DataFrame:

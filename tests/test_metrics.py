@@ -192,3 +192,23 @@ def test_bootstrap_mean_interval():
     assert out["value"] == 0.75
     assert out["ci95"][0] < 0.75 < out["ci95"][1]
     assert out == metrics.bootstrap_mean(values)
+
+
+def test_intervals_per_condition():
+    res = metrics.evaluate_retrieval(unit([0, 10, 30, 100]), ["A", "B", "A", "B"], ["i0", "i1", "i2", "i3"])
+    out = metrics.intervals({"full": res}, ("recall@5", "map"))
+    assert out["recall@5"]["full"]["value"] == 1.0 and out["recall@5"]["full"]["ci95"] == [1.0, 1.0]
+    assert out["map"]["full"]["value"] == pytest.approx(res.summary()["map"])
+
+
+def test_seed_statistic_by_outcome():
+    # angles 0,10,30,100 for A,B,A,B: every first answer is wrong (see the first test)
+    res = metrics.evaluate_retrieval(unit([0, 10, 30, 100]), ["A", "B", "A", "B"])
+    out = metrics.seed_statistic_by_outcome(res, k=1)
+    assert out["right"] is None and out["wrong_queries"] == 4
+    assert out["wrong"] == pytest.approx(metrics.seed_statistic(res, k=1))
+    good = metrics.evaluate_retrieval(unit([0, 20, 90, 95]), ["A", "A", "B", "C"])
+    split = metrics.seed_statistic_by_outcome(good, k=1)
+    # A's two queries are right (20 deg apart); B and C have one image each: excluded
+    assert split["right_queries"] == 2 and split["wrong_queries"] == 0
+    assert split["right"] == pytest.approx(math.cos(math.radians(20)))

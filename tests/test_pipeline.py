@@ -138,3 +138,40 @@ def test_bad_catalogue_is_a_clear_error(tmp_path, workbook_env, capsys):
     assert code == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monkeypatch, tmp_path):
+    """Execute notebooks/06_metrics.ipynb on the small catalogue (warm cache from `first_run`):
+    it must run headless, write metrics.json into the run folder, and every number it records
+    must be the number in that file."""
+    from helpers.notebooks import read_records, run_notebook
+    from helpers.settings import PROJECT_ROOT
+
+    for key in ("catalog", "cache_dir", "chroma_path"):
+        monkeypatch.setenv(f"WORKBOOK_{key.upper()}", str(module_env[key]))
+    monkeypatch.setenv("WORKBOOK_MASKER", MASKER)
+    run_dir = tmp_path / "run"
+    out = run_dir / "06_metrics.ipynb"
+    run_notebook(PROJECT_ROOT / "notebooks" / "06_metrics.ipynb", out, {}, run_dir)
+    doc = json.loads((run_dir / "metrics.json").read_text())
+    rec = read_records(out)
+    c = doc["conditions"]
+    expected = {
+        "recall@1_full": c["full"]["recall@1"], "recall@1_garment": c["garment"]["recall@1"],
+        "recall@1_reference": c["garment_reference"]["recall@1"],
+        "delta_recall@1": doc["delta_recall@1"]["value"], "delta_recall@1_ci95": doc["delta_recall@1"]["ci95"],
+        "wilcoxon_p_ap": doc["wilcoxon_p_ap"], "mask_iou_mean": doc["mask_iou"]["mean"],
+        "seed_statistic_full": doc["seed_statistic"]["full"],
+        "seed_statistic_garment": doc["seed_statistic"]["garment"],
+        "same_shoot_fraction_full": doc["same_shoot_errors"]["full"]["fraction"],
+        "same_shoot_fraction_garment": doc["same_shoot_errors"]["garment"]["fraction"],
+        "seed_full_right": doc["seed_statistic_by_outcome"]["full"]["right"],
+        "seed_full_wrong": doc["seed_statistic_by_outcome"]["full"]["wrong"],
+    }
+    assert set(expected) <= set(rec)
+    for key, value in expected.items():
+        assert rec[key] == pytest.approx(value), key
+    # and they are the numbers of the pipeline run in this process (same cache, same data)
+    assert rec["recall@1_garment"] == pytest.approx(first_run[1]["conditions"]["garment"]["recall@1"])
+    nb_text = out.read_text()
+    assert "image/png" in nb_text and pipeline.conclusion(doc)[:40] in nb_text
