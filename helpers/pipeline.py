@@ -34,6 +34,10 @@ from helpers.settings import PROJECT_ROOT, Settings, load_settings
 CONDITIONS = ("full", "garment", "garment_reference")
 CUT_FORM = "square"          # the embedder's input form: tight crop, padded square on white
 CUT_MARGIN = 0.06
+# The embedder sees 224 px; a 256 px cut-out keeps a little headroom for display. Bigger ones only
+# cost PNG encoding and decoding on every (cached) run: 1.1 s -> 0.3 s for 240 images, same Recall@1.
+# Query cut-outs (helpers.search) must use the same form, margin and size.
+CUT_SIZE = 256
 ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
 
 
@@ -134,7 +138,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
         masker = get_masker(settings, table)
         mask_run = mask_catalog(table, settings, masker=masker, cache=cache, progress=progress)
     with _timed(t, "cut"):
-        cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, cache=cache,
+        cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
                               settings=settings, progress=progress)
     embedder = get_embedder(settings)
     embeddings: dict[str, Any] = {}
@@ -149,7 +153,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
 
         with _timed(t, "reference"):
             ref_masks = mask_catalog(table, settings, masker=ReferenceMasker(table), cache=cache, progress=False)
-            ref_cuts = cut_catalog(table, ref_masks.masks, CUT_FORM, margin=CUT_MARGIN, cache=cache,
+            ref_cuts = cut_catalog(table, ref_masks.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
                                    settings=settings, progress=False)
             embeddings["garment_reference"] = _embed_cutouts(table, ref_cuts, ref_masks, embedder, cache,
                                                              settings, progress)
