@@ -505,4 +505,6 @@ def bench_pipeline(catalog: Path | str | None = None, repeats: int = 3, quick: b
             "pipeline_cold_images_per_s": round(n / cold_s, 1),
             "pipeline_cached_s": round(warm_s, 3),
             "pipeline_cached_images_per_s": round(n / warm_s, 1),
-            "pipeline_cached_speedup": round(cold_s / warm_s, 1)}
+            "pipeline_cached_speedup": round(cold_s / warm_s, 1),
+            **{f"pipeline_cold_{step}_s": round(cold.timings_s[step], 2)
+               for step in ("load", "mask", "cut", "embed_full", "embed_garment") if step in cold.timings_s}}
