@@ -84,7 +84,7 @@ def breakdown_bars(frame: pd.DataFrame, title: str):
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("Recall@1")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(conds), frameon=False)
     fig.tight_layout()
     return fig
 
