@@ -101,8 +101,9 @@ def test_cli_writes_metrics_json_into_runs_latest(module_env, monkeypatch, capsy
     assert "garment - full Recall@1" in out and str(latest / "metrics.json") in out
 
 
-def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env):
+def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env, module_env, monkeypatch):
     """A user's own photos (item folders, no masks): no reference condition, no IoU, same command."""
+    monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(module_env["cache_dir"]))  # same bytes: cached masks
     own = tmp_path / "own"
     manifest = (small_catalog / "manifest.csv").read_text().splitlines()
     header = manifest[0].split(",")
@@ -175,3 +176,26 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     assert rec["recall@1_garment"] == pytest.approx(first_run[1]["conditions"]["garment"]["recall@1"])
     nb_text = out.read_text()
     assert "image/png" in nb_text and pipeline.conclusion(doc)[:40] in nb_text
+
+
+def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, module_env):
+    """One ground-truth mask blanked: that image has no garment cut-out ("no_garment"); the run
+    goes on, the failure is reported, and the conditions are compared on the other 47 images."""
+    from PIL import Image
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(small_catalog, catalog)
+    first = (catalog / "manifest.csv").read_text().splitlines()[1].split(",")
+    header = (catalog / "manifest.csv").read_text().splitlines()[0].split(",")
+    mask_path = catalog / first[header.index("garment_mask_path")]
+    Image.new("L", Image.open(mask_path).size, 0).save(mask_path)
+    settings = load_settings(backend="local", masker="reference", catalog=catalog,
+                             cache_dir=module_env["cache_dir"], chroma_path=tmp_path / "chroma")
+    result = pipeline.run_pipeline(settings, progress=False, index=False)
+    doc = pipeline.evaluate(result)
+    failures = result.failures()
+    blank = first[header.index("image_id")]
+    assert set(failures["image_id"]) == {blank} and set(failures["reason"]) == {"no_garment"}
+    assert doc["catalog"]["images"] == 48 and doc["catalog"]["evaluated_images"] == 47
+    assert doc["conditions"]["garment"]["failed_images"] == 1
+    assert doc["conditions"]["full"]["queries"] + doc["conditions"]["full"]["excluded_queries"] == 47
