@@ -1,0 +1,545 @@
+"""The interactive search app: ipywidgets inside JupyterLab, all behaviour in one testable class.
+
+Why a class that owns the widgets *and* a plain result model: a person drives the app with the
+mouse, a test drives it by setting the same widget values and calling the same handlers, and both
+read what happened from `app.view` (a `SearchView`: the query, per-mode result rows with their
+same-item marks, the query's mask/cut-out, the status message). Nothing here needs a browser, so
+almost every behaviour is a plain pytest; the real-browser test only proves that the widgets render
+and react in JupyterLab.
+
+Layout (ipywidgets boxes only, no hand-written JS; stable CSS classes for the browser test):
+
+    ┌ wb-app ───────────────────────────────────────────────────────────────┐
+    │ wb-controls: query picker · upload · mode · top-k · filters · search  │
+    │ wb-info: backend / masker / embedder (read-only) · text-search note   │
+    │ wb-status: "ready" / "searching …" (wb-busy) / messages (wb-error)    │
+    │ wb-query: query photo [· mask · cut-out in garment mode]              │
+    │ wb-results: [wb-results-garment grid] [wb-results-full grid]          │
+    │             each card wb-result (+ wb-same-item), rank · score · item │
+    └───────────────────────────────────────────────────────────────────────┘
+"""
+from __future__ import annotations
+
+import html
+import io
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from helpers.images import ImageError, open_image
+from helpers.settings import Settings, load_settings
+
+MODES = ("garment", "full", "both")
+MODE_LABELS = {"garment": "garment only", "full": "full image", "both": "both side by side"}
+ANY = "any"
+FILTER_COLUMNS = ("category", "colour")
+K_MIN, K_MAX, K_DEFAULT = 1, 20, 5
+THUMB_SIZE = (112, 150)  # (w, h) box a result thumbnail is fitted into
+QUERY_SIZE = (150, 200)
+SAME_ITEM_COLOUR = "#1a7f37"
+
+# A search function with the contract of helpers.search.search.
+SearchFn = Callable[..., Mapping[str, pd.DataFrame]]
+
+
+# ----------------------------------------------------------------------------- result model
+
+@dataclass(frozen=True)
+class Query:
+    """What was searched. `kind` is "catalog" (an image of the catalogue, whose item id is
+    known, so results can be marked), "upload" (a validated photo) or "text" (Bedrock only)."""
+
+    kind: str
+    label: str
+    image_id: str | None = None
+    item_id: str | None = None
+    image: Image.Image | None = None  # the decoded upload (RGB), or None
+    data: bytes | None = None         # the upload's bytes, as received
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultCard:
+    """One result as the app shows it."""
+
+    mode: str
+    rank: int
+    image_id: str
+    item_id: str
+    score: float
+    image_path: str
+    same_item: bool  # same item as a catalogue query (always False for uploads / text)
+    is_query: bool   # the query image itself
+
+
+@dataclass
+class SearchView:
+    """Everything the app shows after one action, as plain data (what tests read)."""
+
+    query: Query | None = None
+    mode: str = "garment"
+    k: int = K_DEFAULT
+    where: dict | None = None
+    results: dict[str, list[ResultCard]] = field(default_factory=dict)
+    query_mask: np.ndarray | None = None
+    query_cutout: Image.Image | None = None
+    message: str = ""
+    error: str | None = None  # a reason code ("not_an_image", "truncated", ...) or None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def same_item_count(self, mode: str) -> int:
+        return sum(card.same_item for card in self.results.get(mode, []))
+
+    def table(self) -> pd.DataFrame:
+        """All result rows, one per (mode, rank)."""
+        rows = [card.__dict__ for cards in self.results.values() for card in cards]
+        cols = list(ResultCard.__dataclass_fields__)
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_text(self) -> str:
+        """A plain-text rendering, so an executed notebook is useful without a browser."""
+        if self.query is None:
+            return self.message or "no query yet"
+        lines = [f"query: {self.query.label} ({self.query.kind}"
+                 + (f", item {self.query.item_id}" if self.query.item_id else "") + ")",
+                 f"mode: {self.mode}, top-k: {self.k}, filter: {self.where or 'none'}, "
+                 f"{self.seconds:.2f} s"]
+        if self.error:
+            lines.append(f"error ({self.error}): {self.message}")
+        for mode, cards in self.results.items():
+            marks = f", {self.same_item_count(mode)} of {len(cards)} same item" if self.query.item_id else ""
+            lines.append(f"-- {mode}{marks}")
+            for c in cards:
+                mark = "  <- same item" if c.same_item else ""
+                mark += " (the query itself)" if c.is_query else ""
+                lines.append(f"  {c.rank:>2}. {c.image_id:<24} item {c.item_id:<12} score {c.score:.3f}{mark}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- image helpers
+
+def thumbnail_bytes(image: Image.Image, size: tuple[int, int] = THUMB_SIZE) -> bytes:
+    """A small JPEG for an Image widget (keeps the notebook and the comm traffic light)."""
+    img = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    img.thumbnail(size, Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def mask_image(mask: np.ndarray) -> Image.Image:
+    """A bool mask as a black/white picture (white = garment)."""
+    return Image.fromarray(np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8), "L")
+
+
+# ----------------------------------------------------------------------------- the app
+
+def _default_search() -> SearchFn:
+    from helpers.search import search  # imported late: the app module must import without models
+
+    return search
+
+
+def _catalog_table(settings: Settings) -> pd.DataFrame:
+    from helpers.catalog import load_catalog
+
+    return load_catalog(settings.catalog, settings=settings).table
+
+
+class SearchApp:
+    """The search app. Build it with settings (and optionally a catalogue table or a search
+    function), display it in a notebook, or drive it from Python:
+
+        app = SearchApp(settings)
+        app.picker.value = "item003_v1"     # picking a query searches (when `auto`)
+        app.mode.value = "both"
+        app.view.results["garment"]          # -> list[ResultCard]
+
+    `auto=True` re-runs the search whenever a control changes (what a person expects);
+    `with app.hold():` changes several controls and searches once at the end.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, catalog: pd.DataFrame | None = None,
+                 search_fn: SearchFn | None = None, embedder: Any = None, auto: bool = True):
+        import ipywidgets as w
+        from helpers.embedding import get_embedder
+
+        self.settings = settings or load_settings()
+        # one embedder for the app's lifetime: its model loads once, on the first query
+        self.embedder = embedder if embedder is not None else get_embedder(self.settings)
+        self.catalog = (catalog if catalog is not None else _catalog_table(self.settings)).reset_index(drop=True)
+        self._search = search_fn or _default_search()
+        self.auto = auto
+        self._held = 0
+        self._pending = False
+        self._thumbs: dict[str, bytes] = {}
+        self._item_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["item_id"].astype(str)))
+        self._path_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["image_path"].astype(str)))
+        self.query: Query | None = None
+        self.view = SearchView(message="Pick a catalogue image or upload a photo.")
+
+        # -- query
+        self.picker = w.Dropdown(options=self._picker_options(), value=None, description="Catalogue",
+                                 layout=w.Layout(width="330px"))
+        self.picker.add_class("wb-picker")
+        self.upload = w.FileUpload(accept="image/*", multiple=False, description="Upload photo")
+        self.upload.add_class("wb-upload")
+        # -- controls
+        self.mode = w.ToggleButtons(options=[(MODE_LABELS[m], m) for m in MODES], value="garment",
+                                    description="Mode", style={"button_width": "135px"})
+        self.mode.add_class("wb-mode")
+        self.k = w.IntSlider(value=K_DEFAULT, min=K_MIN, max=K_MAX, step=1, description="Top-k",
+                             continuous_update=False)
+        self.k.add_class("wb-k")
+        self.filters: dict[str, Any] = {}
+        for col in FILTER_COLUMNS:
+            if col in self.catalog.columns:
+                values = sorted(str(v) for v in self.catalog[col].dropna().unique())
+                dd = w.Dropdown(options=[ANY, *values], value=ANY, description=col.capitalize(),
+                                layout=w.Layout(width="220px"))
+                dd.add_class(f"wb-filter-{col}")
+                self.filters[col] = dd
+        self.search_button = w.Button(description="Search", icon="search", button_style="primary")
+        self.search_button.add_class("wb-search")
+        # -- read-only facts and the text search (Bedrock only)
+        self.info = w.HTML(self._info_html())
+        self.info.add_class("wb-info")
+        self.text = w.Text(placeholder="describe a garment, e.g. red floral dress", description="Words",
+                           continuous_update=False)
+        self.text.add_class("wb-text")
+        self.text_button = w.Button(description="Search words", icon="font")
+        self.text_button.add_class("wb-text-search")
+        self.text_note = w.HTML()
+        self.text_note.add_class("wb-text-note")
+        self.text_box = w.HBox([self.text, self.text_button])
+        if self.text_available:
+            self.text_note.value = "<i>Text search embeds your words with Titan Multimodal (one paid call).</i>"
+        else:
+            self.text_box.layout.display = "none"
+            self.text_note.value = ("<i>Searching by words needs the Bedrock backend (Titan Multimodal "
+                                    "embeds text and images in one space); the offline embedder only "
+                                    "understands images, so the text box is hidden.</i>")
+        # -- output
+        self.status = w.HTML()
+        self.status.add_class("wb-status")
+        self.query_box = w.HBox(layout=w.Layout(align_items="flex-end"))
+        self.query_box.add_class("wb-query")
+        self.results_box = w.HBox(layout=w.Layout(align_items="flex-start", width="100%"))
+        self.results_box.add_class("wb-results")
+        controls = w.VBox([
+            w.HBox([self.picker, self.upload], layout=w.Layout(flex_flow="row wrap")),
+            self.mode,
+            w.HBox([self.k, *self.filters.values(), self.search_button],
+                   layout=w.Layout(flex_flow="row wrap", align_items="center")),
+            self.text_box,
+        ])
+        controls.add_class("wb-controls")
+        self.widget = w.VBox([controls, self.info, self.text_note, self.status, self.query_box,
+                              self.results_box], layout=w.Layout(width="100%"))
+        self.widget.add_class("wb-app")
+        self._set_status(self.view.message)
+
+        # -- handlers
+        self.picker.observe(self.on_pick, names="value")
+        self.upload.observe(self.on_upload, names="value")
+        self.mode.observe(self.on_control, names="value")
+        self.k.observe(self.on_control, names="value")
+        for dd in self.filters.values():
+            dd.observe(self.on_control, names="value")
+        self.search_button.on_click(lambda _b: self.run())
+        self.text_button.on_click(lambda _b: self.on_text())
+        self.text.observe(lambda _c: self.on_text(), names="value")  # Enter or leaving the box
+
+    # -- display -------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def text_available(self) -> bool:
+        """Text search needs Titan Multimodal's text embedding (Bedrock backend)."""
+        return self.settings.backend == "bedrock" and hasattr(self.embedder, "embed_text")
+
+    def _picker_options(self) -> list[tuple[str, str]]:
+        opts = []
+        for row in self.catalog.itertuples(index=False):
+            extra = " · ".join(str(getattr(row, c)) for c in FILTER_COLUMNS if hasattr(row, c))
+            opts.append((f"{row.image_id}" + (f"  ({extra})" if extra else ""), str(row.image_id)))
+        return opts
+
+    def _info_html(self) -> str:
+        s = self.settings
+        embedder = f"{self.embedder.model_id} ({self.embedder.dim}-d)"
+        catalogue = f"{len(self.catalog)} images, {self.catalog['item_id'].nunique()} items"
+        return (f"<small><b>Backend</b> {html.escape(s.backend)} · <b>masker</b> "
+                f"{html.escape(s.effective_masker)} (prompt “{html.escape(s.garment_prompt)}”) · "
+                f"<b>embedder</b> {html.escape(embedder)} · <b>catalogue</b> {catalogue}</small>")
+
+    def where(self) -> dict | None:
+        """The metadata filter as a Chroma `where` clause (None when every filter is "any")."""
+        terms = [{col: dd.value} for col, dd in self.filters.items() if dd.value not in (None, ANY)]
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else {"$and": terms}
+
+    # -- handlers (what the widgets call; tests call them too) ----------------------------
+    def on_pick(self, change: Mapping[str, Any] | None = None) -> None:
+        image_id = self.picker.value
+        if image_id is None:
+            return
+        self.query = Query("catalog", image_id, image_id=image_id, item_id=self._item_of.get(image_id))
+        self._changed()
+
+    def on_upload(self, change: Mapping[str, Any] | None = None) -> None:
+        files = self.upload.value
+        if not files:
+            return
+        f = files[-1] if isinstance(files, (tuple, list)) else next(iter(files.values()))
+        name = str(f.get("name") or "upload")
+        try:
+            data = bytes(f["content"])
+            image = open_image(data, max_pixels=self.settings.max_image_pixels,
+                               max_bytes=self.settings.max_image_bytes)
+        except ImageError as err:
+            message = str(err).replace("the uploaded image", name, 1)
+            self.view = SearchView(mode=self.mode.value, k=self.k.value, message=message, error=err.reason)
+            self._render()
+            return
+        self.query = Query("upload", name, image=image, data=data)
+        with self._quiet(self.picker):
+            self.picker.value = None
+        self._changed()
+
+    def on_control(self, change: Mapping[str, Any] | None = None) -> None:
+        if self.query is not None:
+            self._changed()
+
+    def on_text(self) -> None:
+        words = self.text.value.strip()
+        if not self.text_available or not words:
+            return
+        self.query = Query("text", words, text=words)
+        self._changed()
+
+    def select(self, image_id: str) -> SearchView:
+        """Pick a catalogue image as the query (same as choosing it in the dropdown)."""
+        if image_id not in self._item_of:
+            raise KeyError(f"{image_id!r} is not in the catalogue")
+        if self.picker.value == image_id:
+            self.on_pick()
+        else:
+            self.picker.value = image_id
+        if not self.auto:
+            self.run()
+        return self.view
+
+    def upload_bytes(self, name: str, data: bytes) -> SearchView:
+        """Search with a photo's bytes, exactly as if it had been uploaded in the app."""
+        from datetime import datetime, timezone
+
+        self.upload.value = ({"name": name, "type": "", "size": len(data), "content": memoryview(data),
+                              "last_modified": datetime.now(timezone.utc)},)
+        if not self.auto and self.view.ok:
+            self.run()
+        return self.view
+
+    def example_query(self) -> str:
+        """A catalogue image whose item has other views (so the same-item marks can show)."""
+        counts = self.catalog["item_id"].astype(str).value_counts()
+        several = self.catalog[self.catalog["item_id"].astype(str).map(counts) > 1]
+        return str((several if len(several) else self.catalog)["image_id"].iloc[0])
+
+    @contextmanager
+    def hold(self) -> Iterator["SearchApp"]:
+        """Change several controls, search once when the block ends."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if self._held == 0 and self._pending:
+                self._pending = False
+                self.run()
+
+    # -- running a search ----------------------------------------------------------------
+    def _changed(self) -> None:
+        if self._held:
+            self._pending = True
+        elif self.auto:
+            self.run()
+
+    def run(self) -> SearchView:
+        """Search with the current query and controls; update the widgets; return the view."""
+        query, mode, k, where = self.query, self.mode.value, int(self.k.value), self.where()
+        if query is None:
+            self.view = SearchView(mode=mode, k=k, where=where,
+                                   message="Pick a catalogue image or upload a photo first.")
+            self._render()
+            return self.view
+        self._busy(True, query)
+        start = time.perf_counter()
+        view = SearchView(query=query, mode=mode, k=k, where=where)
+        try:
+            frames = self._call_search(query, mode, k, where)
+            self._fill(view, frames)
+        except Exception as err:  # shown in the app, never as a traceback
+            view.error = getattr(err, "reason", type(err).__name__)
+            view.message = f"The search could not run: {err}"
+        view.seconds = time.perf_counter() - start
+        if view.ok:
+            view.message = self._summary(view)
+        self.view = view
+        self._busy(False, query)
+        self._render()
+        return view
+
+    def _call_search(self, query: Query, mode: str, k: int, where: dict | None) -> Mapping[str, pd.DataFrame]:
+        """Catalogue queries go in by path (so the pipeline's cache keys match: no model call)
+        and leave themselves out of the results; uploads go in as their bytes; text as text."""
+        if query.kind == "catalog":
+            return self._search(Path(self._path_of[query.image_id]), mode=mode, k=k, where=where,
+                                settings=self.settings, embedder=self.embedder, exclude=[query.image_id])
+        source = query.data if query.kind == "upload" else query.text
+        return self._search(source, mode=mode, k=k, where=where, settings=self.settings,
+                            embedder=self.embedder)
+
+    def _fill(self, view: SearchView, frames: Mapping[str, Any]) -> None:
+        query = view.query
+        for mode, frame in frames.items():
+            if not isinstance(frame, pd.DataFrame):
+                continue
+            cards = []
+            for row in frame.head(view.k).itertuples(index=False):
+                image_id, item_id = str(row.image_id), str(row.item_id)
+                cards.append(ResultCard(
+                    mode=mode, rank=int(row.rank), image_id=image_id, item_id=item_id,
+                    score=float(row.score), image_path=str(getattr(row, "image_path", "") or self._path_of.get(image_id, "")),
+                    same_item=bool(query.item_id is not None and item_id == query.item_id),
+                    is_query=bool(query.image_id is not None and image_id == query.image_id)))
+            view.results[mode] = cards
+            view.query_mask = _first(view.query_mask, frame.attrs.get("query_mask"))
+            view.query_cutout = _first(view.query_cutout, frame.attrs.get("query_cutout"))
+        for key, target in (("query_mask", "query_mask"), ("query_cutout", "query_cutout")):
+            if key in frames and getattr(view, target) is None:
+                setattr(view, target, frames[key])
+
+    def _summary(self, view: SearchView) -> str:
+        parts = []
+        for mode, cards in view.results.items():
+            text = f"{mode}: {len(cards)} results"
+            if view.query and view.query.item_id:
+                text += f", {view.same_item_count(mode)} the same item"
+            parts.append(text)
+        found = "; ".join(parts) if parts else "no results (try another filter)"
+        return f"{view.query.label}: {found} ({view.seconds:.2f} s)"
+
+    # -- rendering -----------------------------------------------------------------------
+    def _busy(self, on: bool, query: Query) -> None:
+        self.search_button.disabled = on
+        if on:
+            self.widget.add_class("wb-busy")
+            self._set_status(f"⏳ Searching for {html.escape(query.label)} …", busy=True)
+        else:
+            self.widget.remove_class("wb-busy")
+
+    def _set_status(self, message: str, *, busy: bool = False, error: bool = False) -> None:
+        colour = "#b42318" if error else ("#555" if busy else "#222")
+        icon = "⚠ " if error else ""
+        self.status.value = f'<div style="color:{colour};padding:4px 0">{icon}{message}</div>'
+        (self.status.add_class if error else self.status.remove_class)("wb-error")
+
+    def _render(self) -> None:
+        import ipywidgets as w
+
+        view = self.view
+        self._set_status(html.escape(view.message), error=not view.ok)
+        self.query_box.children = self._query_cards(view)
+        panels = []
+        for mode in (("garment", "full") if view.mode == "both" else (view.mode,)):
+            cards = view.results.get(mode)
+            if cards is None:
+                continue
+            grid = w.GridBox([self._card(c) for c in cards], layout=w.Layout(
+                grid_template_columns=f"repeat(auto-fill, {THUMB_SIZE[0] + 16}px)", grid_gap="8px",
+                width="100%"))
+            grid.add_class("wb-grid")
+            title = f"<b>{MODE_LABELS[mode]}</b>"
+            if view.query and view.query.item_id:
+                title += (f" · <span style='color:{SAME_ITEM_COLOUR}'>{view.same_item_count(mode)} of "
+                          f"{len(cards)} same item</span>")
+            panel = w.VBox([w.HTML(title), grid], layout=w.Layout(flex="1 1 0", min_width="0", margin="0 8px 0 0"))
+            panel.add_class(f"wb-results-{mode}")
+            panels.append(panel)
+        self.results_box.children = panels
+
+    def _query_cards(self, view: SearchView) -> list:
+        import ipywidgets as w
+
+        query = view.query if view.ok or view.query else None
+        if query is None or query.kind == "text":
+            return []
+        image = query.image if query.image is not None else Image.open(self._path_of[query.image_id])
+        items = [("query" if query.kind == "catalog" else f"your photo: {query.label}", image, "wb-query-image")]
+        if view.mode in ("garment", "both"):
+            if view.query_mask is not None:
+                items.append(("garment mask", mask_image(view.query_mask), "wb-query-mask"))
+            if view.query_cutout is not None:
+                items.append(("cut-out that was searched", view.query_cutout, "wb-query-cutout"))
+        out = []
+        for caption, img, cls in items:
+            box = w.VBox([w.Image(value=thumbnail_bytes(img, QUERY_SIZE), format="jpeg"),
+                          w.HTML(f"<small>{html.escape(caption)}</small>")], layout=w.Layout(margin="0 12px 0 0"))
+            box.add_class(cls)
+            out.append(box)
+        return out
+
+    def _thumb(self, path: str) -> bytes:
+        if path not in self._thumbs:
+            with Image.open(path) as img:
+                self._thumbs[path] = thumbnail_bytes(img)
+        return self._thumbs[path]
+
+    def _card(self, card: ResultCard):
+        import ipywidgets as w
+
+        mark = ""
+        if card.same_item:
+            mark = f"<br><b style='color:{SAME_ITEM_COLOUR}'>✓ same item</b>"
+        if card.is_query:
+            mark += " <i>(query)</i>"
+        caption = w.HTML(f"<div style='line-height:1.35;font-size:12px'>#{card.rank} · score {card.score:.3f}"
+                         f"<br>item {html.escape(card.item_id)}{mark}</div>")
+        image = w.Image(value=self._thumb(card.image_path), format="jpeg")
+        image.add_class("wb-thumb")
+        border = f"3px solid {SAME_ITEM_COLOUR}" if card.same_item else "3px solid transparent"
+        box = w.VBox([image, caption], layout=w.Layout(border=border, padding="2px", align_items="center"))
+        box.add_class("wb-result")
+        if card.same_item:
+            box.add_class("wb-same-item")
+        return box
+
+    @staticmethod
+    @contextmanager
+    def _quiet(widget: Any) -> Iterator[None]:
+        """Change a widget without triggering our own handlers."""
+        handlers = widget._trait_notifiers.get("value", {}).get("change", [])
+        saved = list(handlers)
+        handlers.clear()
+        try:
+            yield
+        finally:
+            handlers.extend(saved)
+
+
+def _first(current: Any, candidate: Any) -> Any:
+    return current if current is not None else candidate
