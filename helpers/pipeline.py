@@ -84,10 +84,23 @@ class PipelineResult:
         """Leave-one-out retrieval of every condition over the common images (computed once)."""
         if self._retrievals is None:
             ids = self.common_ids()
+            if len(ids) < 2:
+                raise ValueError(f"only {len(ids)} of {len(self.table)} images have a vector in every "
+                                 f"condition, too few to evaluate. {self.failure_summary()}")
             items = self.table.set_index(self.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str)
             self._retrievals = {c: metrics.evaluate_retrieval(self.vectors(c, ids), items.to_numpy(), ids)
                                 for c in self.conditions}
         return self._retrievals
+
+    def failure_summary(self) -> str:
+        """What went wrong, most common reason first, with one message each (what to do)."""
+        f = self.failures()
+        if not len(f):
+            return "No image failed."
+        parts = []
+        for (cond, reason), grp in f.groupby(["condition", "reason"], sort=False):
+            parts.append(f"{cond}: {len(grp)} x {reason} (e.g. {grp['message'].iloc[0]})")
+        return "Failures: " + "; ".join(parts)
 
     def failures(self) -> pd.DataFrame:
         """One row per image and condition that produced no vector (condition, image_id, reason, message)."""
