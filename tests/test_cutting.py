@@ -1,0 +1,133 @@
+"""Cut-outs from real generated catalogue images and their ground-truth garment masks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import cutting
+from helpers.cache import Cache
+from helpers.catalog import load_catalog
+from helpers.cutting import EdgeTreatment, NoGarment
+from helpers.images import open_image
+from helpers.masking import MaskError
+
+
+@pytest.fixture(scope="module")
+def table(small_catalog):
+    return load_catalog(small_catalog).table
+
+
+@pytest.fixture(scope="module")
+def sample(table):
+    """One catalogue image and its ground-truth garment mask."""
+    row = table.iloc[3]
+    image = open_image(row["image_path"])
+    with Image.open(row["garment_mask_path"]) as im:
+        mask = np.asarray(im.convert("L")) > 127
+    assert mask.any() and mask.shape == (image.height, image.width)
+    return image, mask
+
+
+def test_on_white_keeps_garment_pixels_and_whitens_the_rest(sample):
+    image, mask = sample
+    out = cutting.on_white(image, mask)
+    arr, src = np.asarray(out), np.asarray(image)
+    assert out.mode == "RGB" and out.size == image.size
+    assert (arr[~mask] == 255).all()
+    assert np.array_equal(arr[mask], src[mask])
+
+
+def test_on_transparent_alpha_is_the_mask(sample):
+    image, mask = sample
+    out = cutting.on_transparent(image, mask)
+    arr = np.asarray(out)
+    assert out.mode == "RGBA" and out.size == image.size
+    assert (arr[..., 3][~mask] == 0).all() and (arr[..., 3][mask] == 255).all()
+    assert np.array_equal(arr[..., :3][mask], np.asarray(image)[mask])
+
+
+def test_square_crop_is_square_tight_and_white_outside(sample):
+    image, mask = sample
+    margin = 0.1
+    out = cutting.square_crop(image, mask, margin=margin)
+    x0, y0, x1, y1 = cutting.garment_box(mask)
+    longer = max(x1 - x0, y1 - y0)
+    assert out.mode == "RGB" and out.width == out.height
+    assert abs(out.width - longer * (1 + 2 * margin)) <= 2
+    arr = np.asarray(out)
+    # the margin band around the box is white: nothing of the background survives
+    band = max(1, int(longer * margin) - 2)
+    assert (arr[:band] == 255).all() and (arr[-band:] == 255).all()
+    # the garment is there: about as many non-white pixels as garment pixels
+    non_white = (arr < 250).any(axis=2).sum()
+    assert 0.8 * mask.sum() <= non_white <= 1.01 * mask.sum()
+    resized = cutting.square_crop(image, mask, size=224)
+    assert resized.size == (224, 224)
+
+
+def test_square_crop_pads_a_garment_at_the_image_edge(sample):
+    image, _ = sample
+    mask = np.zeros((image.height, image.width), bool)
+    mask[: image.height // 2, : 40] = True  # tall and touching the left and top edges
+    out = cutting.square_crop(image, mask, margin=0.05)
+    assert out.width == out.height >= image.height // 2
+    assert (np.asarray(out)[:, : out.width // 4] == 255).all()  # left padding is white
+
+
+def test_edge_treatment_grows_and_softens_the_edge(sample):
+    image, mask = sample
+    hard = np.asarray(cutting.on_transparent(image, mask))[..., 3]
+    grown = np.asarray(cutting.on_transparent(image, mask, EdgeTreatment(dilate=3)))[..., 3]
+    soft = np.asarray(cutting.on_transparent(image, mask, EdgeTreatment(feather=4)))[..., 3]
+    assert set(np.unique(hard)) == {0, 255}
+    assert (grown == 255).sum() > (hard == 255).sum()
+    assert ((grown == 255) | ~mask).all()  # dilation never loses garment
+    partial = ((soft > 0) & (soft < 255)).sum()
+    assert partial > 0.5 * cutting.soft_alpha(mask).shape[0]  # a soft band along the edge
+    assert (soft[~mask] < 255).all()
+
+
+@pytest.mark.parametrize("form", cutting.FORMS)
+def test_empty_or_tiny_mask_is_no_garment_not_a_blank_image(sample, form):
+    image, _ = sample
+    empty = np.zeros((image.height, image.width), bool)
+    with pytest.raises(NoGarment) as info:
+        cutting.cut(image, empty, form)
+    assert info.value.reason == "no_garment" and isinstance(info.value, MaskError)
+    assert "no garment" in str(info.value)
+    speck = empty.copy()
+    speck[10:14, 10:14] = True
+    with pytest.raises(NoGarment):
+        cutting.cut(image, speck, form)
+
+
+def test_mask_of_the_wrong_size_is_refused(sample):
+    image, mask = sample
+    with pytest.raises(ValueError, match="resize the mask"):
+        cutting.on_white(image, mask[:-1])
+    with pytest.raises(ValueError, match="unknown cut-out form"):
+        cutting.cut(image, mask, "poster")
+
+
+def test_cut_catalog_records_failures_and_reuses_the_cache(table, tmp_path):
+    rows = table.head(6)
+    masks = {}
+    for rec in rows.to_dict("records"):
+        with Image.open(rec["garment_mask_path"]) as im:
+            masks[rec["image_id"]] = np.asarray(im.convert("L")) > 127
+    ids = list(rows["image_id"])
+    masks[ids[1]] = np.zeros_like(masks[ids[1]])  # a masker found nothing
+    del masks[ids[2]]                             # a masker failed
+    cache = Cache(tmp_path / "cache")
+    first = cutting.cut_catalog(rows, masks, "square", size=128, cache=cache)
+    assert sorted(first.cutouts) == sorted(set(ids) - {ids[1], ids[2]})
+    assert dict(zip(first.failures["image_id"], first.failures["reason"])) == {
+        ids[1]: "no_garment", ids[2]: "no_mask"}
+    assert all(im.size == (128, 128) for im in first.cutouts.values())
+    second = cutting.cut_catalog(rows, masks, "square", size=128, cache=cache)
+    assert second.cached == 4
+    for image_id, im in first.cutouts.items():
+        assert np.array_equal(np.asarray(im), np.asarray(second.cutouts[image_id]))
+    other = cutting.cut_catalog(rows, masks, "square", size=96, cache=cache)
+    assert other.cached == 0  # a changed parameter never reuses a stale cut-out
