@@ -476,9 +476,7 @@ def bench_embedding(n_images: int = 64, batch_size: int = 32, repeats: int = 3,
 
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (768, 512, 3), dtype=np.uint8)) for _ in range(n_images)]
-    if cache_dir is None:
-        cache_dir = tempfile.mkdtemp(prefix="bench-embed-")
-    emb = LocalEmbedder(cache_dir, batch_size=batch_size)
+    emb = LocalEmbedder(cache_dir, batch_size=batch_size)  # default: the workbook cache (export reused)
     emb.embed(images[:2])  # export + warm-up outside the timing
     # ONNX first: torch's idle worker threads would otherwise compete with ONNX Runtime's
     onnx_s = [_timed(emb.embed, images) for _ in range(repeats)]
