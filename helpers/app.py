@@ -543,3 +543,43 @@ class SearchApp:
 
 def _first(current: Any, candidate: Any) -> Any:
     return current if current is not None else candidate
+
+
+# ----------------------------------------------------------------------------- benchmark
+
+def bench_app(catalog: Path | str | None = None, repeats: int = 5, quick: bool = False) -> dict[str, float]:
+    """How long one query takes in the app, offline (local backend), widgets included.
+
+    - first: the first catalogue query of a fresh app (loads the ONNX model and opens Chroma);
+    - catalogue: a catalogue image as query, both modes (its mask and vectors are cache hits);
+    - upload: a photo the cache has never seen, both modes (masked, cut out and embedded anew).
+    Builds (or re-opens through the cache) the index of `catalog` (default: the settings' one).
+    """
+    from helpers.pipeline import run_pipeline
+
+    settings = load_settings(backend="local", masker="local")
+    if catalog is not None:
+        settings = settings.replace(catalog=Path(catalog))
+    run_pipeline(settings, progress=False, reference=False)
+    n = 2 if quick else repeats
+    app = SearchApp(settings, auto=False)
+    app.mode.value = "both"
+    ids = list(app.catalog["image_id"].astype(str))
+    first = app.select(ids[0]).seconds
+    catalogue = [app.select(ids[(i + 1) * len(ids) // (n + 1)]).seconds for i in range(n)]
+    uploads = []
+    for i in range(n):
+        # a catalogue photo with one pixel changed: a new file, so nothing is cached for it
+        with Image.open(app.catalog["image_path"].iloc[i]) as img:
+            photo = img.convert("RGB")
+        photo.putpixel((0, 0), (i, 255 - i, 7))
+        buf = io.BytesIO()
+        photo.save(buf, "JPEG", quality=92)
+        view = app.upload_bytes(f"bench_{i}.jpg", buf.getvalue())
+        if not view.ok:
+            raise RuntimeError(f"upload query failed: {view.message}")
+        uploads.append(view.seconds)
+    return {"app_images": len(ids),
+            "app_first_query_s": round(first, 3),
+            "app_catalog_query_s": round(float(np.median(catalogue)), 3),
+            "app_upload_query_s": round(float(np.median(uploads)), 3)}
