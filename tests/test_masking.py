@@ -1,0 +1,189 @@
+"""Garment masks on the real generated catalogue: local masker quality, reference masks,
+the cached and resumable batch step, and failures as rows."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers import masking
+from helpers.cache import Cache
+from helpers.catalog import load_catalog
+from helpers.images import open_image
+from helpers.masking import LocalMasker, MaskError, ReferenceMasker, mask_catalog
+from helpers.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def table(small_catalog):
+    return load_catalog(small_catalog).table
+
+
+@pytest.fixture(scope="module")
+def local_run(table, tmp_path_factory):
+    """The local masker over the whole small catalogue, two worker processes."""
+    settings = load_settings(masker="local", workers=2, cache_dir=tmp_path_factory.mktemp("cache"))
+    return mask_catalog(table, settings, progress=False)
+
+
+def _truth(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")) > 127
+
+
+class CountingMasker:
+    """Wraps a masker and counts the calls that reach it (thread-safe)."""
+
+    parallel = "threads"
+    price_per_call = 0.0
+
+    def __init__(self, inner, interrupt_after: int | None = None, fail_ids=()):
+        self.inner, self.model_id = inner, f"counting-{inner.model_id}"
+        self.calls, self.interrupt_after, self.fail_ids = 0, interrupt_after, set(fail_ids)
+        self._lock = threading.Lock()
+
+    def mask(self, image, prompt, *, image_id=None):
+        with self._lock:
+            if self.interrupt_after is not None and self.calls >= self.interrupt_after:
+                raise KeyboardInterrupt
+            self.calls += 1
+        if image_id in self.fail_ids:
+            raise MaskError("no_garment", f"nothing found in {image_id}")
+        return self.inner.mask(image, prompt, image_id=image_id)
+
+
+def test_local_masker_matches_ground_truth_on_the_catalogue(local_run, table):
+    assert local_run.failures.empty, local_run.failures
+    assert local_run.calls == len(table) and local_run.cached == 0
+    scores = masking.evaluate_masks(local_run, table)
+    assert len(scores) == len(table)
+    assert scores["iou"].mean() >= 0.8 and scores["iou"].median() >= 0.85, scores["iou"].describe()
+    assert scores["background"].mean() < 0.03  # (almost) never background
+    summary = masking.summarize_iou(scores)
+    assert set(summary["attribute"]) >= {"all", "colour", "pattern", "background"}
+    assert summary.iloc[0]["n"] == len(table)
+
+
+def test_local_masks_are_boolean_at_the_image_size(local_run, table):
+    rec = table.iloc[0]
+    mask = local_run.masks[rec["image_id"]]
+    image = open_image(rec["image_path"])
+    assert mask.dtype == bool and mask.shape == (image.height, image.width)
+
+
+def test_prompts_name_body_regions(table):
+    masker = LocalMasker()
+    image = open_image(table.iloc[5]["image_path"])
+    dress = masker.mask(image, "a red dress")
+    top = masker.mask(image, "top")
+    skirt = masker.mask(image, "skirt")
+    assert top.sum() < dress.sum() and skirt.sum() < dress.sum()
+    assert not (top & skirt).any() and ((top | skirt) <= dress).all()
+    with pytest.raises(MaskError) as info:
+        masker.mask(image, "hat")
+    assert info.value.reason == "unsupported_prompt"
+    for name in masking.SUPPORTED_PROMPTS:
+        assert name in str(info.value)
+
+
+def test_unsupported_prompt_is_a_failure_row_not_a_dress(table, tmp_path):
+    settings = load_settings(masker="local", workers=1, cache_dir=tmp_path)
+    run = mask_catalog(table.head(2), settings, prompt="handbag", progress=False)
+    assert run.masks == {}
+    assert list(run.failures["reason"]) == ["unsupported_prompt"] * 2
+
+
+def test_reference_masker_gives_the_ground_truth(table):
+    rows = table.head(3).copy()
+    masker = ReferenceMasker(rows)
+    rec = rows.iloc[1]
+    got = masker.mask(open_image(rec["image_path"]), "dress", image_id=rec["image_id"])
+    assert np.array_equal(got, _truth(rec["garment_mask_path"]))
+    rows.loc[rows.index[2], "garment_mask_path"] = None
+    with pytest.raises(MaskError) as info:
+        ReferenceMasker(rows).mask(open_image(rec["image_path"]), "dress", image_id=rows.iloc[2]["image_id"])
+    assert info.value.reason == "no_reference"
+
+
+def test_get_masker_follows_the_settings(table):
+    assert isinstance(masking.get_masker(load_settings(masker="local")), LocalMasker)
+    assert isinstance(masking.get_masker(load_settings(masker="reference"), table), ReferenceMasker)
+    bedrock = masking.get_masker(load_settings(backend="bedrock"))
+    assert type(bedrock).__name__ == "BedrockMasker" and bedrock.parallel == "threads"
+    with pytest.raises(ValueError, match="needs the catalogue table"):
+        masking.get_masker(load_settings(masker="reference"))
+
+
+def test_cache_hit_makes_no_masker_call(table, tmp_path, capsys):
+    rows = table.head(8)
+    settings = load_settings(concurrency=4, cache_dir=tmp_path)
+    first = CountingMasker(ReferenceMasker(rows))
+    run1 = mask_catalog(rows, settings, masker=first, progress=False)
+    assert first.calls == 8 and run1.calls == 8 and len(run1.masks) == 8
+    assert "8 calls" in capsys.readouterr().out  # the cost line comes first
+    again = CountingMasker(ReferenceMasker(rows))
+    run2 = mask_catalog(rows, settings, masker=again, progress=False)
+    assert again.calls == 0 and run2.cached == 8 and run2.estimate.calls == 0
+    for image_id, mask in run1.masks.items():
+        assert np.array_equal(mask, run2.masks[image_id])
+    assert Cache(tmp_path).stats()["masks"]["entries"] == 8
+
+
+def test_interrupted_batch_resumes_with_only_the_rest(table, tmp_path):
+    rows = table.head(10)
+    settings = load_settings(concurrency=1, workers=1, cache_dir=tmp_path)
+    stopping = CountingMasker(ReferenceMasker(rows), interrupt_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        mask_catalog(rows, settings, masker=stopping, progress=False)
+    resumed = CountingMasker(ReferenceMasker(rows))
+    run = mask_catalog(rows, settings, masker=resumed, progress=False)
+    assert resumed.calls == 6 and run.cached == 4 and len(run.masks) == 10
+
+
+def test_failures_are_rows_and_the_batch_goes_on(table, tmp_path):
+    rows = table.head(6).copy()
+    rows.loc[rows.index[0], "image_path"] = str(tmp_path / "gone.jpg")
+    bad = rows.iloc[3]["image_id"]
+    settings = load_settings(concurrency=3, cache_dir=tmp_path / "cache")
+    masker = CountingMasker(ReferenceMasker(rows), fail_ids={bad})
+    run = mask_catalog(rows, settings, masker=masker, progress=False)
+    assert len(run.masks) == 4
+    reasons = dict(zip(run.failures["image_id"], run.failures["reason"]))
+    assert reasons == {rows.iloc[0]["image_id"]: "unreadable", bad: "no_garment"}
+    # failures are not cached: the next run tries them again
+    retry = CountingMasker(ReferenceMasker(rows), fail_ids={bad})
+    mask_catalog(rows, settings, masker=retry, progress=False)
+    assert retry.calls == 1
+
+
+def test_changed_prompt_or_model_misses_the_cache(table, tmp_path):
+    rows = table.head(2)
+    settings = load_settings(concurrency=1, cache_dir=tmp_path)
+    mask_catalog(rows, settings, masker=CountingMasker(ReferenceMasker(rows)), progress=False)
+    other = CountingMasker(ReferenceMasker(rows))
+    mask_catalog(rows, settings, masker=other, prompt="gown", progress=False)
+    assert other.calls == 2
+
+
+def test_mask_png_round_trip_and_iou():
+    rng = np.random.default_rng(0)
+    mask = rng.random((37, 53)) > 0.5
+    assert np.array_equal(masking.decode_mask(masking.encode_mask(mask)), mask)
+    a = np.zeros((4, 4), bool)
+    a[:2] = True
+    b = np.zeros((4, 4), bool)
+    b[1:3] = True
+    assert masking.mask_iou(a, b) == pytest.approx(4 / 12)
+    assert masking.mask_iou(a, a) == 1.0
+
+
+def test_evaluate_reference_masks_is_perfect(table, tmp_path):
+    rows = table.head(4)
+    run = mask_catalog(rows, load_settings(masker="reference", cache_dir=tmp_path), progress=False)
+    assert run.model_id == "reference"
+    scores = masking.evaluate_masks(run, rows)
+    assert (scores["iou"] == 1.0).all() and (scores["background"] == 0.0).all()
+    assert isinstance(scores, pd.DataFrame) and "colour" in scores.columns
