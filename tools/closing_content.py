@@ -56,4 +56,96 @@ CONTENT = {
         ],
         "after": "Keep the confounder in mind: every later notebook asks whether a method looks at the dress or at the shoot.",
     },
+    "04_embedding": {
+        "learned": [
+            "an embedding turns an image into a fixed-length vector; similar images get vectors with a high cosine",
+            "the local embedder is EfficientNet-Lite0 run by ONNX Runtime (1280 numbers); Bedrock's is Titan Multimodal (256-1024)",
+            "vectors are cached by content, so a second run makes no model calls",
+            "in the 2-D maps, full-photo vectors group by shoot while cut-out vectors group by item",
+        ],
+        "questions": [
+            "How many numbers does the local embedder return per image, and why is each vector's length 1?",
+            "Why does the workbook run the network with ONNX Runtime instead of PyTorch?",
+            "How many model calls did the second embedding run make, and why?",
+            "For the example query, which view put more of the query's own item among the 5 nearest images?",
+            "What does the neighbour-share table measure, and which view is drawn to the same shoot?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Mirror the first photo left to right, embed it, and compute its cosine similarity to the original "
+             "photo's vector. (The vectors are L2-normalised, so the cosine is a dot product.)",
+             "# Solution: embed photo.transpose(FLIP_LEFT_RIGHT) and take the dot product with `vector`\n"
+             "mirrored = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)\n"
+             "print(f\"cosine(original, mirrored) = {float(embedder.embed([mirrored])[0] @ vector):.3f}\")"),
+            ("Try a 256-d Titan embedding: build the request body Titan Multimodal Embeddings would receive for "
+             "`embed_dim = 256` (nothing is sent; on the Bedrock track set `embed_dim = 256` in the parameters).",
+             "# Solution: bedrock.embed_request(image_b64=..., dim=256)\n"
+             "from helpers import bedrock\n"
+             "print(bedrock.embed_request(image_b64=\"<base64 image>\", dim=256))"),
+        ],
+        "after": "Vectors alone do not search: `05_indexing` puts them into ChromaDB.",
+    },
+    "05_indexing": {
+        "learned": [
+            "the index keeps two collections, garment-only and full-image, named after the embedder and dimension",
+            "cosine space, our own vectors (never Chroma's default embedding function), metadata for `where` filters",
+            "re-indexing is idempotent: unchanged records are left alone, changed ones replaced",
+            "HNSW's `ef_search` trades latency for recall; the workbook sets it so recall@10 is at least 0.99",
+            "the same code talks to a ChromaDB server, which is how a team shares one index",
+        ],
+        "questions": [
+            "Why must vectors from different embedders or dimensions never share a collection?",
+            "Why does the workbook pass `embedding_function=None` and never `query_texts=`?",
+            "What did the second `index_catalog` call add or update, and why?",
+            "In garment mode, what is searched: the query photo or something else?",
+            "What recall@10 did Chroma's default-like small `ef` give, and what did the tuned value give?",
+            "How would a team of five share one index?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Filter by the query's pattern instead of its colour, and show the garment results.",
+             "# Solution: search(..., where={'pattern': query.pattern})\n"
+             "by_pattern = search(query.image_path, mode=\"garment\", k=5, settings=settings,\n"
+             "                    where={\"pattern\": query.pattern}, exclude=[query_id])\n"
+             "by_pattern[\"garment\"][[\"rank\", \"item_id\", \"pattern\", \"score\"]]"),
+            ("Search the full-image collection with k = 10 and count how many results come from the query's "
+             "own shoot. What does that tell you?",
+             "# Solution: mode='full', k=10, then compare shoot_id with the query's\n"
+             "full10 = search(query.image_path, mode=\"full\", k=10, settings=settings, exclude=[query_id])[\"full\"]\n"
+             "print(int((full10.shoot_id == query.shoot_id).sum()), \"of\", len(full10), \"from shoot\", query.shoot_id)"),
+        ],
+        "after": "An index answers queries; it does not say whether the answers are right. `06_metrics` measures that.",
+    },
+    "06_metrics": {
+        "learned": [
+            "retrieval is measured leave-one-out against ground truth: Recall@k, mAP, MRR, nDCG@10",
+            "a paired bootstrap over queries gives a 95% confidence interval for garment minus full",
+            "most of whole-photo search's wrong answers come from the query's own shoot: that is the mechanism",
+            "the demo's mean top-3 similarity cannot tell right answers from wrong ones",
+        ],
+        "questions": [
+            "What counts as a relevant result for a query, and which queries are left out?",
+            "What does the 95% confidence interval of the Recall@1 difference mean, in one sentence?",
+            "What fraction of full-photo top-1 errors were same-shoot, and what does that say about the cause?",
+            "Why can a higher mean top-3 similarity come with a lower recall?",
+            "How did the ground-truth (reference) masks compare with the local masker, and what does that bound?",
+            "Name one failure from the gallery and its cause.",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Count the queries that garment search gets right at rank 1 while full search gets them wrong, and "
+             "the reverse. (`res[c].per_query` has a `hit@1` column per query.)",
+             "# Solution: align per_query on image_id and compare hit@1\n"
+             "hits = pd.DataFrame({c: res[c].per_query.set_index(\"image_id\")[\"hit@1\"] for c in (\"full\", \"garment\")})\n"
+             "print(\"garment right, full wrong:\", int((hits.garment.astype(bool) & ~hits.full.astype(bool)).sum()))\n"
+             "print(\"full right, garment wrong:\", int((hits.full.astype(bool) & ~hits.garment.astype(bool)).sum()))"),
+            ("Break the masker on purpose: re-run this notebook with `masker = \"reference\"` and then with the "
+             "local masker and compare Recall@1. Here, compute the difference between the two garment conditions "
+             "already in `doc`.",
+             "# Solution: doc['conditions']['garment_reference'] vs doc['conditions']['garment']\n"
+             "ref = (doc[\"conditions\"][\"garment_reference\"] or {}).get(\"recall@1\")\n"
+             "print(\"reference - local Recall@1:\", None if ref is None else round(ref - doc[\"conditions\"][\"garment\"][\"recall@1\"], 3))"),
+        ],
+        "after": "The numbers are in; `07_search` lets you see the difference one query at a time.",
+    },
 }

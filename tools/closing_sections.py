@@ -49,7 +49,10 @@ def apply(path: Path) -> None:
 
 
 if __name__ == "__main__":
+    only = set(sys.argv[1:])  # optional: notebook stems to touch
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if only and path.stem not in only:
+            continue
         if path.stem in CONTENT:
             apply(path)
             print("closing sections:", path.name)
