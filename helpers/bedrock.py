@@ -25,6 +25,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Sequence
 
 import boto3
@@ -390,6 +391,33 @@ def nova_embed_request(*, image_b64: str | None = None, image_format: str = "png
 
 # --- invoking ----------------------------------------------------------------------------
 
+USAGE_FILE = "bedrock_usage.jsonl"
+_usage_lock = threading.Lock()
+
+
+def record_usage(settings: Settings, model_id: str, price: float) -> None:
+    """Append one answered (billed) call to the usage ledger in the cache folder, so the
+    clean-up step can say how many calls were made and what they cost. No request content,
+    no credentials: model id, price and time only."""
+    path = Path(settings.cache_dir) / USAGE_FILE
+    line = json.dumps({"model_id": model_id, "price_usd": price, "time": time.time()}) + "\n"
+    with _usage_lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+
+def usage_summary(settings: Settings) -> pd.DataFrame:
+    """Calls answered by Bedrock since the cache was last cleared, per model, with their cost."""
+    path = Path(settings.cache_dir) / USAGE_FILE
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
+    if not rows:
+        return pd.DataFrame({"model_id": [], "calls": [], "dollars": []})
+    frame = pd.DataFrame(rows)
+    return (frame.groupby("model_id").agg(calls=("price_usd", "size"), dollars=("price_usd", "sum"))
+            .reset_index())
+
+
 class _BedrockModel:
     """Shared plumbing: a lazily built, shared (thread-safe) client and error translation."""
 
@@ -433,6 +461,7 @@ class _BedrockModel:
             raw = response["body"].read()
         except (ClientError, BotoCoreError) as exc:
             raise self._translate(exc, image_id) from None
+        record_usage(self._settings, self.model_id, getattr(self, "price_per_call", 0.0))
         try:
             data = json.loads(raw)
         except ValueError:
@@ -780,7 +809,10 @@ def bench_stub_concurrency(n_images: int = 40, delay_s: float = 0.2,
     mask.paste(0, (16, 24, 48, 80))
     buf = io.BytesIO()
     mask.save(buf, format="PNG")
-    settings = Settings(backend="bedrock", concurrency=concurrency)
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="bench-bedrock-")  # the fake calls' ledger is not real usage
+    settings = Settings(backend="bedrock", concurrency=concurrency, cache_dir=Path(scratch))
     masker = BedrockMasker(settings, client=_SleepyClient(delay_s, buf.getvalue()))
     images = {f"img{i:03d}": Image.new("RGB", (64, 96), (i * 5 % 255, 80, 160))
               for i in range(n_images)}

@@ -55,3 +55,38 @@ def output_locations(settings: Settings) -> pd.DataFrame:
              else f"http://{settings.chroma_host}:{settings.chroma_port}"),
             ("executed notebooks, metrics.json", run_dir)]
     return pd.DataFrame(rows, columns=["what", "where"])
+
+
+def created_resources(settings: Settings) -> dict[str, pd.DataFrame]:
+    """What the workbook created on disk and in the cloud, for the clean-up step: ChromaDB
+    collections and their sizes, cache entries per kind, and Bedrock calls with their cost."""
+    from helpers import bedrock, index
+    from helpers.cache import Cache
+
+    collections = []
+    if settings.chroma_host or settings.chroma_path.exists():
+        client = index.get_client(settings)
+        for col in client.list_collections():
+            col = client.get_collection(col if isinstance(col, str) else col.name)
+            collections.append({"collection": col.name, "records": col.count()})
+    stats = Cache(settings.cache_dir).stats()
+    cache = pd.DataFrame([{"kind": k, "entries": v["entries"], "MB": round(v["bytes"] / 1e6, 2)}
+                          for k, v in stats.items()], columns=["kind", "entries", "MB"])
+    return {"collections": pd.DataFrame(collections, columns=["collection", "records"]),
+            "cache": cache, "bedrock_calls": bedrock.usage_summary(settings)}
+
+
+def cleanup_instructions(settings: Settings) -> str:
+    """How to remove what `created_resources` lists (nothing is deleted by calling this)."""
+    index_line = (f"the ChromaDB server at {settings.chroma_host}:{settings.chroma_port}: delete the "
+                  "collections above with chromadb.HttpClient(...).delete_collection(name)"
+                  if settings.chroma_host else f"the index: rm -rf {settings.chroma_path}")
+    return "\n".join([
+        "To remove what this workbook created:",
+        f"  - {index_line}",
+        f"  - the cache (masks, cut-outs, vectors, Bedrock usage ledger): rm -rf {settings.cache_dir}",
+        "  - both at once, keeping the catalogue: make reset",
+        f"  - executed notebooks: rm -rf {PROJECT_ROOT / 'runs'}",
+        "  - Bedrock keeps nothing of yours after a call: there is no cloud resource to delete; "
+        "to stop all access, remove the model access or the workshop credentials (aws configure).",
+    ])

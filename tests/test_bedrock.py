@@ -49,10 +49,15 @@ def fake_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _CACHE_DIR[0] = tmp_path / "cache"  # the usage ledger of stubbed calls stays in tmp
+
+
+_CACHE_DIR = [None]
 
 
 def make_settings(**overrides):
-    values = dict(backend="bedrock", aws_region="us-east-1", max_retries=1, concurrency=1)
+    values = dict(backend="bedrock", aws_region="us-east-1", max_retries=1, concurrency=1,
+                  cache_dir=_CACHE_DIR[0])
     values.update(overrides)
     return load_settings(toml_path=None, env={}, **values)
 
@@ -742,3 +747,29 @@ def test_bench_stub_concurrency_reports_figures():
     figures = bedrock.bench_stub_concurrency(n_images=8, delay_s=0.01)
     assert set(figures) == {"bedrock_stub_serial_s", "bedrock_stub_c4_s", "bedrock_stub_speedup"}
     assert figures["bedrock_stub_serial_s"] > 0 and figures["bedrock_stub_c4_s"] > 0
+
+
+def test_answered_calls_are_ledgered_with_their_cost_and_failed_ones_are_not(stubbed):
+    from helpers import environment
+
+    settings, client, stub = stubbed()
+    image = photo()
+    body = {"taskType": "INPAINTING",
+            "inPaintingParams": {"image": png_b64(image), "maskPrompt": "dress", "text": "dress",
+                                 "returnMask": True},
+            "imageGenerationConfig": {"numberOfImages": 1, "quality": "standard", "cfgScale": 8.0}}
+    answer = {"images": [png_b64(image)], "maskImage": titan_mask_b64(64, 96, (16, 24, 48, 80)), "error": None}
+    stub.add_response("invoke_model", body_of(answer), invoke_params(TITAN_V2, body))
+    stub.add_response("invoke_model", body_of(answer), invoke_params(TITAN_V2, body))
+    stub.add_client_error("invoke_model", service_error_code="AccessDeniedException",
+                          service_message="You don't have access to the model with the specified model ID.",
+                          http_status_code=403)
+    masker = bedrock.BedrockMasker(settings, client=client)
+    masker.mask(image, "dress")
+    masker.mask(image, "dress")
+    with pytest.raises(MaskError):
+        masker.mask(image, "dress")
+    usage = environment.created_resources(settings)["bedrock_calls"]
+    assert usage.to_dict("records") == [{"model_id": TITAN_V2, "calls": 2, "dollars": pytest.approx(0.02)}]
+    lines = [json.loads(l) for l in (settings.cache_dir / bedrock.USAGE_FILE).read_text().splitlines()]
+    assert len(lines) == 2 and all(set(l) == {"model_id", "price_usd", "time"} for l in lines)
