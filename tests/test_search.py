@@ -188,3 +188,19 @@ def test_text_search_on_bedrock_sends_titans_exact_request(tmp_path, small_catal
     frame = res["garment"]
     assert frame["image_id"][0] == table["image_id"][3] and frame["score"][0] == pytest.approx(1.0, abs=1e-5)
     assert "query_cutout" not in frame.attrs  # nothing to cut out of a text query
+
+
+def test_an_upload_is_masked_by_the_local_masker_like_the_catalogue(small_catalog, tmp_path):
+    """The offline default: the pipeline masks the catalogue with the local masker, and an
+    uploaded photo (a PIL image, not a catalogue file) goes through the same masker and cut."""
+    from helpers import pipeline
+
+    settings = load_settings(toml_path=None, env={}, catalog=small_catalog, cache_dir=tmp_path / "cache",
+                             chroma_path=tmp_path / "chroma", masker="local")
+    result = pipeline.run_pipeline(settings, progress=False, reference=False)
+    row = result.table.iloc[9]
+    upload = Image.open(row["image_path"]).convert("RGB")
+    found = srch.search(upload, mode="both", k=3, settings=settings)
+    np.testing.assert_array_equal(found["garment"].attrs["query_mask"], result.masks.masks[row["image_id"]])
+    assert found["garment"]["image_id"][0] == row["image_id"] and found["garment"]["score"][0] > 0.99
+    assert found["full"]["image_id"][0] == row["image_id"]
