@@ -148,4 +148,54 @@ CONTENT = {
         ],
         "after": "The numbers are in; `07_search` lets you see the difference one query at a time.",
     },
+    "07_search": {
+        "before": [
+            ("## Clean-up: what this workbook created, and how to remove it\n\n"
+             "Before you leave, look at what the workbook left behind: the ChromaDB collections, the cache on "
+             "disk, and the Bedrock calls it made (with their cost; zero on the offline track).",
+             "from helpers import environment\n\n"
+             "created = environment.created_resources(settings)\n"
+             "calls = created[\"bedrock_calls\"]\n"
+             "print(f\"Bedrock calls made: {int(calls.calls.sum())}, about ${calls.dollars.sum():.2f}\")\n"
+             "print(f\"cache on disk: {created['cache'].MB.sum():.1f} MB\")\n"
+             "display(created[\"collections\"])\n"
+             "created[\"cache\"]"),
+            ("Two collections (garment and full image) per embedder, a cache of masks, cut-outs and vectors, and "
+             "a ledger of Bedrock calls. Nothing above costs money while it sits on disk, and nothing lives in "
+             "your AWS account: Bedrock keeps no resource of yours after a call. Here is how to remove it all "
+             "(nothing is deleted by this cell):",
+             "print(environment.cleanup_instructions(settings))"),
+        ],
+        "learned": [
+            "the search app is a thin layer of widgets over the same `search` function the CLI uses",
+            "in garment mode the query photo itself is masked and cut out before it is embedded",
+            "side by side, garment results show the query's item more often than full-photo results",
+            "uploads are validated like catalogue images, so a bad file gives a message, not a traceback",
+        ],
+        "questions": [
+            "What does the app search in garment mode: the query photo or its cut-out?",
+            "How many of the example query's results were the same item in each mode?",
+            "What happens when you upload a file that is not an image?",
+            "Why is a catalogue query faster than a new upload?",
+            "Which Bedrock-only control does the offline app hide, and why?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Ask for the 10 best garment-only results for the current query and read them as text.",
+             "# Solution: inside app.hold(), set app.k.value = 10 and app.mode.value = 'garment'\n"
+             "with app.hold():\n"
+             "    app.k.value = 10\n"
+             "    app.mode.value = \"garment\"\n"
+             "print(app.view.to_text())"),
+            ("Add your own photo: here, mirror the query photo left to right, upload its PNG bytes with "
+             "`app.upload_bytes`, and compare the results with the original query's.",
+             "# Solution: mirror with PIL, save to PNG bytes, app.upload_bytes(name, data)\n"
+             "import io\n"
+             "from PIL import Image\n\n"
+             "buffer = io.BytesIO()\n"
+             "Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, format=\"PNG\")\n"
+             "print(app.upload_bytes(\"mirrored.png\", buffer.getvalue()).to_text())"),
+        ],
+        "after": "That is the whole workbook: from a photo to a mask, a cut-out, a vector, an index, a measured claim and an app.",
+    },
 }

@@ -22,7 +22,11 @@ TAGS = {"closing", "solution"}
 
 def closing_cells(stem: str) -> list:
     spec = CONTENT[stem]
-    cells = [new_markdown_cell("## What you learned\n\n" + "\n".join(f"- {b}" for b in spec["learned"]),
+    cells = []
+    for md, code in spec.get("before", []):  # e.g. the clean-up step of the last notebook
+        cells += [new_markdown_cell(md, metadata={"tags": ["closing"]}),
+                  new_code_cell(code, metadata={"tags": ["closing"]})]
+    cells += [new_markdown_cell("## What you learned\n\n" + "\n".join(f"- {b}" for b in spec["learned"]),
                                metadata={"tags": ["closing"]}),
              new_markdown_cell("## Questionnaire\n\nThe answers are all in this notebook.\n\n"
                                + "\n".join(f"{i}. {q}" for i, q in enumerate(spec["questions"], 1)),
