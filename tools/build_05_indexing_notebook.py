@@ -104,7 +104,8 @@ found["garment"][["rank", "image_id", "item_id", "shoot_id", "score"]]"""),
     md("""The garment row starts with the **cut-out that was searched**, not the photo. `search` returns it
 (and the mask) with the results, so the search app can show it too:"""),
     code("""frame = found["garment"]
-viz.image_grid([query.image_path, frame.attrs["query_mask"].astype("uint8") * 255,
+mask_picture = np.repeat(frame.attrs["query_mask"][..., None], 3, axis=2).astype("uint8") * 255
+viz.image_grid([query.image_path, mask_picture,
                 np.asarray(frame.attrs["query_cutout"])],
                ["query photo", "garment mask", "cut-out searched"], ncols=3)"""),
     md("""## A filtered query
