@@ -109,6 +109,7 @@ PROMPT_ALIASES = {
 }
 SUPPORTED_PROMPTS = ("dress", "top", "skirt", "trousers")
 L_WEIGHT = 0.5
+HOLE_SHARE = 0.02  # enclosed holes up to this share of the garment are filled
 POSE_SIDE = 512   # longest side of the image given to the pose model
 WORK_SIDE = 1024  # longest side the masker works at (the mask is resized back)  # lightness counts less than hue: shading changes it most
 
@@ -117,6 +118,24 @@ _NOSE, _MOUTH_L, _MOUTH_R = 0, 9, 10
 _SH_L, _SH_R, _EL_L, _EL_R, _WR_L, _WR_R = 11, 12, 13, 14, 15, 16
 _IDX_L, _IDX_R, _HIP_L, _HIP_R, _KN_L, _KN_R, _ANK_L, _ANK_R = 19, 20, 23, 24, 25, 26, 27, 28
 _HEEL_L, _HEEL_R, _FOOT_L, _FOOT_R = 29, 30, 31, 32
+
+
+class _quiet_stderr:
+    """Silence file descriptor 2 (C++ logging) for a moment; Python errors still propagate."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self._null, 2)
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        os.close(self._null)
+        return False
 
 
 def normalize_prompt(prompt: str) -> str:
@@ -226,13 +245,45 @@ def _largest(mask: np.ndarray, keep_touching: np.ndarray | None = None, min_shar
     return np.isin(labels, list(keep))
 
 
-def _fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
-    """Fill holes smaller than `max_area` (pattern specks the colour test took for skin)."""
+def _skin_anchors(shape: tuple[int, int], body: Body, face: np.ndarray) -> np.ndarray:
+    """Places that are certainly skin when visible (face, hands, ankles): holes there are real."""
+    anchors = face.copy()
+    for arm in body.arms:
+        anchors |= _disc(shape, arm[-1], 0.08 * body.width) | _disc(shape, arm[-2], 0.06 * body.width)
+    for p in body.feet[:2]:
+        anchors |= _disc(shape, p, 0.06 * body.width)
+    return anchors
+
+
+def _body_parts(garment: np.ndarray, core: np.ndarray, body: Body) -> np.ndarray:
+    """The garment's pieces: the largest, those touching the torso core, and big pieces in
+    the body's column (a skirt cut off from the bodice by arms held in front)."""
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(garment.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return garment
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    cx = float(np.mean([*body.shoulders[:, 0], *body.hips[:, 0]]))
+    keep = np.zeros(n, bool)
+    keep[1 + int(np.argmax(areas))] = True
+    touching = np.unique(labels[core & garment])
+    touching = touching[touching > 0]
+    keep[touching[areas[touching - 1] >= 0.03 * areas.sum()]] = True
+    big = (areas >= 0.1 * areas.max()) & (np.abs(cents[1:, 0] - cx) < 0.8 * body.width) \
+        & (cents[1:, 1] > body.shoulder_y)
+    keep[1:] |= big
+    keep[0] = False
+    return keep[labels]
+
+
+def _fill_small_holes(mask: np.ndarray, max_area: int, protect: np.ndarray | None = None) -> np.ndarray:
+    """Fill holes smaller than `max_area` that touch nothing in `protect`."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
     h, w = mask.shape
     x, y, bw, bh, area = (stats[:, i] for i in range(5))
     small = (area <= max_area) & (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
     small[0] = False
+    if protect is not None:
+        small[np.unique(labels[protect])] = False
     return mask | small[labels]
 
 
@@ -256,7 +307,7 @@ class LocalMasker:
        hips, "skirt" and "trousers" the part below the waist.
     """
 
-    VERSION = "v1"
+    VERSION = "v2"
     price_per_call = 0.0
     parallel = "processes"
 
@@ -276,12 +327,15 @@ class LocalMasker:
 
     def _models(self):
         if self._pose is None:
-            os.environ.setdefault("GLOG_minloglevel", "2")
             from mediapipe.python.solutions import pose as mp_pose
             from mediapipe.python.solutions import selfie_segmentation as mp_selfie
 
-            self._pose = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
-            self._selfie = mp_selfie.SelfieSegmentation(model_selection=0)
+            with _quiet_stderr():  # mediapipe's C++ start-up warnings say nothing useful
+                self._pose = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
+                self._selfie = mp_selfie.SelfieSegmentation(model_selection=0)
+                warm = np.zeros((64, 64, 3), np.uint8)
+                self._pose.process(warm)
+                self._selfie.process(warm)
         return self._pose, self._selfie
 
     def __repr__(self) -> str:
@@ -328,7 +382,8 @@ class LocalMasker:
         if max(h, w) > POSE_SIDE:  # the pose model works at 256 px anyway: feed it less
             f = POSE_SIDE / max(h, w)
             small = cv2.resize(rgb, (int(round(w * f)), int(round(h * f))), interpolation=cv2.INTER_AREA)
-        res = pose.process(small)
+        with _quiet_stderr():  # a one-time C++ warning on the first pose found
+            res = pose.process(small)
         if res.pose_landmarks is not None and res.segmentation_mask is not None:
             lm = np.array([(p.x * w, p.y * h, p.visibility) for p in res.pose_landmarks.landmark], np.float32)
             seg = res.segmentation_mask
@@ -397,7 +452,7 @@ class LocalMasker:
         d_hair, d_shoe = dist(hair_ref), dist(shoe_ref)
         yy = np.arange(h, dtype=np.float32)[:, None]
         above_shoulders = yy < body.shoulder_y - 0.05 * bw
-        skin = (d_skin < d_garm) & (d_skin < 22.0)
+        skin = (d_skin < d_garm) & (d_skin < 22.0) & cand
         hair = (d_hair < d_garm) & (d_hair < 22.0) & above_shoulders
         shoes = (d_shoe < d_garm) & (d_shoe < 22.0) & dilate(feet, 9)
         background = band & (d_bg < d_garm) & ((d_bg < 12.0) | ~person)
@@ -414,8 +469,11 @@ class LocalMasker:
             garment &= ~skin
         # --- clean up: specks away, parts connected to the torso kept, pattern specks filled
         garment = cv2.morphologyEx(garment.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-        garment = _largest(garment, keep_touching=core, min_share=0.03)
-        garment = _fill_small_holes(garment, max_area=int(0.002 * garment.sum()) + 10)
+        garment = _body_parts(garment, core, body)
+        # skin-coloured patches enclosed by fabric (a beige check, a pale dot) are garment;
+        # enclosed holes at a hand or the face stay holes
+        garment = _fill_small_holes(garment, max_area=int(HOLE_SHARE * garment.sum()) + 10,
+                                    protect=_skin_anchors(shape, body, face))
         garment = _select_region(garment, body, region)
         out.update(skin_ref=skin_ref, hair_ref=hair_ref, garment_ref=garment_ref, bg_ref=bg_ref,
                    shoe_ref=shoe_ref, core=core, face=face, skin_like=skin_like,
@@ -733,11 +791,17 @@ def mask_catalog(table: pd.DataFrame, settings: "Settings", masker: Masker | Non
 
 
 def _pool_context():
-    """fork where available (children inherit imported modules: fast start); the masker is
-    still re-created from a pickle inside each child so no model state crosses the fork."""
+    """A forkserver context: workers are forked from a clean server process that has imported
+    mediapipe but never run it. Plain fork is unsafe once the parent has used mediapipe (its
+    threads and allocator state do not survive a fork: "malloc(): unaligned tcache chunk"),
+    and spawn would re-import everything for every pool."""
     import multiprocessing as mp
 
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    if "forkserver" not in mp.get_all_start_methods():  # pragma: no cover - Windows
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["helpers.masking", "mediapipe", "cv2"])
+    return ctx
 
 
 def _run_processes(masker, todo, settings, store, failures, bar) -> int:

@@ -131,3 +131,14 @@ def test_cut_catalog_records_failures_and_reuses_the_cache(table, tmp_path):
         assert np.array_equal(np.asarray(im), np.asarray(second.cutouts[image_id]))
     other = cutting.cut_catalog(rows, masks, "square", size=96, cache=cache)
     assert other.cached == 0  # a changed parameter never reuses a stale cut-out
+
+
+def test_notebook_03_runs_offline(workbook_env, tmp_path):
+    """03_cutting executes headless on the small catalogue and cuts every masked image."""
+    from pathlib import Path
+
+    from helpers.notebooks import read_records, run_notebook
+
+    out = tmp_path / "03_cutting.ipynb"
+    run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "03_cutting.ipynb", out, {"backend": "local"})
+    assert read_records(out)["cutouts"] == 48

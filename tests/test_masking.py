@@ -187,3 +187,17 @@ def test_evaluate_reference_masks_is_perfect(table, tmp_path):
     scores = masking.evaluate_masks(run, rows)
     assert (scores["iou"] == 1.0).all() and (scores["background"] == 0.0).all()
     assert isinstance(scores, pd.DataFrame) and "colour" in scores.columns
+
+
+def test_notebook_02_runs_offline_and_reports_mask_quality(workbook_env, tmp_path):
+    """02_masking executes headless on the small catalogue with the offline masker; its
+    recorded numbers come from the run (IoU against ground truth, free second run)."""
+    from pathlib import Path
+
+    from helpers.notebooks import read_records, run_notebook
+
+    out = tmp_path / "02_masking.ipynb"
+    run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "02_masking.ipynb", out, {"backend": "local"})
+    rec = read_records(out)
+    assert rec["masks"] == 48 and rec["second_run_calls"] == 0
+    assert rec["mean_iou"] >= 0.8 and rec["median_iou"] >= 0.85
