@@ -108,10 +108,10 @@ PROMPT_ALIASES = {
     "trousers": "trousers", "pants": "trousers", "jeans": "trousers", "shorts": "trousers",
 }
 SUPPORTED_PROMPTS = ("dress", "top", "skirt", "trousers")
-L_WEIGHT = 0.5
+L_WEIGHT = 0.5    # lightness counts half in colour distances: shading changes it most
 HOLE_SHARE = 0.02  # enclosed holes up to this share of the garment are filled
 POSE_SIDE = 512   # longest side of the image given to the pose model
-WORK_SIDE = 1024  # longest side the masker works at (the mask is resized back)  # lightness counts less than hue: shading changes it most
+WORK_SIDE = 512  # longest side the masker works at; the mask is resized back (768 px: +0.003 IoU, 35% slower)
 
 # mediapipe pose landmark indices
 _NOSE, _MOUTH_L, _MOUTH_R = 0, 9, 10
@@ -205,13 +205,15 @@ def _centres(pixels: np.ndarray, k: int) -> np.ndarray:
     return centres[counts >= max(5, 0.04 * len(pixels))]
 
 
-def _dist(lab: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Distance of every pixel (..., 3) to its nearest centre (inf when there are none)."""
+def _dist(lab: np.ndarray, centres: np.ndarray, xx: np.ndarray | None = None) -> np.ndarray:
+    """Distance of every pixel (..., 3) to its nearest centre (inf when there are none);
+    `xx` = the pixels' squared norms, when the caller has them already."""
     if len(centres) == 0:
         return np.full(lab.shape[:-1], np.inf, np.float32)
     x = lab.reshape(-1, 3).astype(np.float32, copy=False)
     c = np.asarray(centres, np.float32).reshape(-1, 3)
-    d2 = (x * x).sum(1)[:, None] - 2.0 * (x @ c.T) + (c * c).sum(1)[None, :]
+    xx = np.einsum("ij,ij->i", x, x) if xx is None else xx.reshape(-1)
+    d2 = xx[:, None] - 2.0 * (x @ c.T) + (c * c).sum(1)[None, :]
     return np.sqrt(np.maximum(d2.min(axis=1), 0.0)).reshape(lab.shape[:-1])
 
 
@@ -307,7 +309,7 @@ class LocalMasker:
        hips, "skirt" and "trousers" the part below the waist.
     """
 
-    VERSION = "v2"
+    VERSION = "v3"
     price_per_call = 0.0
     parallel = "processes"
 
@@ -365,8 +367,8 @@ class LocalMasker:
             rgb = cv2.resize(rgb, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
         steps = self._explain(rgb, region)
         if scale != 1.0:
-            steps["garment"] = cv2.resize(steps["garment"].astype(np.uint8), (w, h),
-                                          interpolation=cv2.INTER_NEAREST).astype(bool)
+            steps["garment"] = cv2.resize(steps["garment"].astype(np.float32), (w, h),
+                                          interpolation=cv2.INTER_LINEAR) > 0.5
         return steps
 
     # ------------------------------------------------------------ steps
@@ -442,10 +444,11 @@ class LocalMasker:
         band = cand & ~erode(person, 9)  # only near the outline can a pixel be background
         where = np.nonzero(cand)
         cand_lab = lab[where]
+        cand_xx = np.einsum("ij,ij->i", cand_lab, cand_lab)
 
         def dist(centres: np.ndarray) -> np.ndarray:
             full = np.full(shape, np.inf, np.float32)
-            full[where] = _dist(cand_lab, centres)
+            full[where] = _dist(cand_lab, centres, cand_xx)
             return full
 
         d_garm, d_skin, d_bg = dist(garment_ref), dist(skin_ref), dist(bg_ref)
