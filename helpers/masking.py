@@ -354,22 +354,20 @@ class LocalMasker:
                             + ("no person was found in the image" if not steps["person"].any()
                                else "the person's clothing could not be told apart from skin and background")
                             + ". The image can still be searched as a whole photo.")
+        if mask.shape != (image.height, image.width):  # back to the image's own size
+            mask = cv2.resize(mask.astype(np.float32), image.size, interpolation=cv2.INTER_LINEAR) > 0.5
         return mask
 
     def explain(self, image: Image.Image, prompt: str = "dress") -> dict[str, Any]:
-        """Every intermediate step (person, body, references, colour classes, garment)."""
+        """Every intermediate step (image, person, body, references, colour classes, garment),
+        all at the working resolution (longer side <= WORK_SIDE)."""
         region = normalize_prompt(prompt)
         rgb = np.asarray(image.convert("RGB"))
         h, w = rgb.shape[:2]
-        scale = 1.0
-        if max(h, w) > WORK_SIDE:  # work at <= WORK_SIDE px; the mask is resized back at the end
-            scale = WORK_SIDE / max(h, w)
-            rgb = cv2.resize(rgb, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
-        steps = self._explain(rgb, region)
-        if scale != 1.0:
-            steps["garment"] = cv2.resize(steps["garment"].astype(np.float32), (w, h),
-                                          interpolation=cv2.INTER_LINEAR) > 0.5
-        return steps
+        if max(h, w) > WORK_SIDE:
+            f = WORK_SIDE / max(h, w)
+            rgb = cv2.resize(rgb, (int(round(w * f)), int(round(h * f))), interpolation=cv2.INTER_AREA)
+        return self._explain(rgb, region)
 
     # ------------------------------------------------------------ steps
     def _person_and_body(self, rgb: np.ndarray) -> tuple[np.ndarray, Body | None, str]:
