@@ -858,7 +858,7 @@ def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(pred, truth).sum() / union)
 
 
-ATTRIBUTES = ("category", "colour", "pattern", "silhouette", "background", "view", "pose")
+ATTRIBUTES = ("category", "colour", "pattern", "silhouette", "sleeve", "length", "skin_tone", "background", "pose")
 
 
 def _read_mask(path) -> np.ndarray | None:
@@ -885,14 +885,14 @@ def evaluate_masks(run: MaskRun | dict[str, np.ndarray], table: pd.DataFrame) ->
         row: dict[str, Any] = {"image_id": image_id, "item_id": rec.get("item_id")}
         row.update({a: rec[a] for a in attrs})
         if pred is None:
-            row.update(iou=0.0, precision=0.0, recall=0.0, background=0.0, failed=True)
+            row.update(iou=0.0, precision=0.0, recall=0.0, bg_share=0.0, failed=True)
         else:
             inter = float(np.logical_and(pred, truth).sum())
             area = float(pred.sum())
             person = _read_mask(rec.get("person_mask_path"))
             bg = float(np.logical_and(pred, ~person).sum() / area) if person is not None and area else 0.0
             row.update(iou=mask_iou(pred, truth), precision=inter / area if area else 0.0,
-                       recall=inter / float(truth.sum()) if truth.any() else 1.0, background=bg,
+                       recall=inter / float(truth.sum()) if truth.any() else 1.0, bg_share=bg,
                        failed=False)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -903,12 +903,12 @@ def summarize_iou(scores: pd.DataFrame, by: Iterable[str] | None = None) -> pd.D
     by = [b for b in (by or ("colour", "pattern", "background", "silhouette")) if b in scores.columns]
     out = [{"attribute": "all", "value": "all", "n": len(scores), "mean_iou": scores["iou"].mean(),
             "median_iou": scores["iou"].median(), "min_iou": scores["iou"].min(),
-            "mean_background": scores["background"].mean()}]
+            "mean_bg_share": scores["bg_share"].mean()}]
     for attr in by:
         for value, grp in scores.groupby(attr, sort=True):
             out.append({"attribute": attr, "value": value, "n": len(grp), "mean_iou": grp["iou"].mean(),
                         "median_iou": grp["iou"].median(), "min_iou": grp["iou"].min(),
-                        "mean_background": grp["background"].mean()})
+                        "mean_bg_share": grp["bg_share"].mean()})
     return pd.DataFrame(out)
 
 

@@ -89,7 +89,7 @@ def diagnose(row: pd.Series) -> str:
         parts.append(f"missed {1 - row['recall']:.0%} of the garment")
     if row["precision"] < 0.9:
         parts.append(f"{1 - row['precision']:.0%} of the mask is not garment"
-                     + (f" ({row['background']:.0%} background)" if row.get("background", 0) > 0.02 else
+                     + (f" ({row['bg_share']:.0%} background)" if row.get("bg_share", 0) > 0.02 else
                         " (skin, hair or legs)"))
     colour = str(row.get("colour", ""))
     if colour in ("beige", "nude", "camel"):

@@ -61,7 +61,7 @@ def test_local_masker_matches_ground_truth_on_the_catalogue(local_run, table):
     scores = masking.evaluate_masks(local_run, table)
     assert len(scores) == len(table)
     assert scores["iou"].mean() >= 0.8 and scores["iou"].median() >= 0.85, scores["iou"].describe()
-    assert scores["background"].mean() < 0.03  # (almost) never background
+    assert scores["bg_share"].mean() < 0.03  # (almost) never background
     summary = masking.summarize_iou(scores)
     assert set(summary["attribute"]) >= {"all", "colour", "pattern", "background"}
     assert summary.iloc[0]["n"] == len(table)
@@ -185,7 +185,7 @@ def test_evaluate_reference_masks_is_perfect(table, tmp_path):
     run = mask_catalog(rows, load_settings(masker="reference", cache_dir=tmp_path), progress=False)
     assert run.model_id == "reference"
     scores = masking.evaluate_masks(run, rows)
-    assert (scores["iou"] == 1.0).all() and (scores["background"] == 0.0).all()
+    assert (scores["iou"] == 1.0).all() and (scores["bg_share"] == 0.0).all()
     assert isinstance(scores, pd.DataFrame) and "colour" in scores.columns
 
 
