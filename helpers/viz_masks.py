@@ -60,9 +60,9 @@ def show_steps(steps: dict[str, Any], title: str = "") -> plt.Figure:
     axes[3].set_title(f"4. garment, by {mode}")
     for ax in axes:
         _off(ax)
+    fig.tight_layout(rect=(0, 0, 1, 0.93) if title else None)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -148,7 +148,9 @@ def show_edges(image: Image.Image, mask: np.ndarray,
     """A close-up of the garment's outline under each edge treatment (on a dark ground, so the
     edge shows)."""
     x0, y0, x1, y1 = cutting.garment_box(mask)
-    cx, cy = x0, (y0 + y1) // 2  # the left outline, half-way down
+    cy = (y0 + y1) // 2
+    row = np.nonzero(mask[cy])[0]
+    cx = int(row.min()) if len(row) else x0  # the left outline, half-way down
     box = (max(cx - zoom // 2, 0), max(cy - zoom // 2, 0), cx + zoom // 2, cy + zoom // 2)
     fig, axes = plt.subplots(1, len(treatments), figsize=(3 * len(treatments), 3.4))
     for ax, edge in zip(np.atleast_1d(axes), treatments):
