@@ -181,20 +181,23 @@ CONTENT = {
         ],
         "exercises_intro": "Try these before looking at the solution cell below each one.",
         "exercises": [
-            ("Ask for the 10 best garment-only results for the current query and read them as text.",
-             "# Solution: inside app.hold(), set app.k.value = 10 and app.mode.value = 'garment'\n"
-             "with app.hold():\n"
-             "    app.k.value = 10\n"
-             "    app.mode.value = \"garment\"\n"
-             "print(app.view.to_text())"),
-            ("Add your own photo: here, mirror the query photo left to right, upload its PNG bytes with "
-             "`app.upload_bytes`, and compare the results with the original query's.",
-             "# Solution: mirror with PIL, save to PNG bytes, app.upload_bytes(name, data)\n"
+            ("Ask for the 10 best garment-only results for the same query, in a second app (so the one above "
+             "keeps its state), and read them as text.",
+             "# Solution: SearchApp(settings); inside app10.hold() set k = 10 and mode = 'garment'; select the query\n"
+             "app10 = SearchApp(settings)\n"
+             "with app10.hold():\n"
+             "    app10.k.value = 10\n"
+             "    app10.mode.value = \"garment\"\n"
+             "app10.select(both.query.image_id)\n"
+             "print(app10.view.to_text())"),
+            ("Add your own photo: here, mirror the query photo left to right, upload its PNG bytes to the second "
+             "app with `upload_bytes`, and compare the results with the original query's.",
+             "# Solution: mirror with PIL, save to PNG bytes, app10.upload_bytes(name, data)\n"
              "import io\n"
              "from PIL import Image\n\n"
              "buffer = io.BytesIO()\n"
              "Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, format=\"PNG\")\n"
-             "print(app.upload_bytes(\"mirrored.png\", buffer.getvalue()).to_text())"),
+             "print(app10.upload_bytes(\"mirrored.png\", buffer.getvalue()).to_text())"),
         ],
         "after": "That is the whole workbook: from a photo to a mask, a cut-out, a vector, an index, a measured claim and an app.",
     },
