@@ -120,6 +120,8 @@ continues where it stopped. Images it cannot mask become rows of `failures`; the
 print(run)
 record("masks", len(run.masks))
 run.failures"""),
+    md("""Every image got a mask (the failure table is empty when the prompt matched a garment everywhere).
+Now run the same batch again and watch the counts: this is what a re-run after an interruption does."""),
     code("""again = masking.mask_catalog(table, settings, progress=False)
 print(f"second run: {again.calls} masker calls, {again.cached} masks from the cache, {again.seconds:.2f} s "
       f"(first run {run.seconds:.2f} s)")
@@ -142,6 +144,8 @@ print(f"{len(scores)} images: mean IoU {overall.mean_iou:.3f}, median {overall.m
 record("mean_iou", round(float(overall.mean_iou), 4))
 record("median_iou", round(float(overall.median_iou), 4))
 summary.round(3)"""),
+    md("""The first row is the whole catalogue; the rows below split it by attribute. The histogram shows
+how the per-image IoU is spread: a tall bar near the right end is what a good masker looks like."""),
     code("""fig = viz_masks.iou_histogram(scores)"""),
     md("""Read the table by attribute: the rows with the lowest mean IoU are the weak cases. Skin-toned
 colours (camel, beige, nude) are usually among them, for the reason above; busy patterns whose colours

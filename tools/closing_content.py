@@ -201,4 +201,64 @@ CONTENT = {
         ],
         "after": "That is the whole workbook: from a photo to a mask, a cut-out, a vector, an index, a measured claim and an app.",
     },
+    "02_masking": {
+        "learned": [
+            "Titan Image Generator makes a garment mask from words: INPAINTING with `maskPrompt` and `returnMask`",
+            "Titan's mask is black where the garment is; the workbook turns every mask into True = garment at the boundary",
+            "the offline masker combines mediapipe's person and pose with colour references taken where the body says",
+            "IoU against ground truth measures a masker; skin-coloured dresses are its hard case",
+            "masks are cached by image bytes, model id and prompt, so a re-run makes no calls",
+        ],
+        "questions": [
+            "Which three request fields make Titan return a garment mask instead of only a new image?",
+            "What colour is the garment in Titan's returned mask, and what does the workbook convert it to?",
+            "What does the local masker do with a prompt it does not support?",
+            "Why are skin-coloured dresses hard, and what does the masker use instead of colour for them?",
+            "What is IoU, and what were the mean and median IoU in this run?",
+            "How many masker calls did the second `mask_catalog` run make?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Change the garment prompt: mask the first photo with the prompt `\"skirt\"` and compare its area "
+             "with the dress mask. How much of the skirt lies inside the dress?",
+             "# Solution: local.mask(image, 'skirt'), then compare with run.masks[first.image_id]\n"
+             "skirt, dress = local.mask(image, \"skirt\"), run.masks[first.image_id]\n"
+             "print(f\"skirt {skirt.mean():.1%} of the photo, dress {dress.mean():.1%}, \"\n"
+             "      f\"skirt inside dress {(skirt & dress).sum() / max(skirt.sum(), 1):.0%}\")"),
+            ("Which three colours have the lowest mean IoU? Use the `scores` table.",
+             "# Solution: group scores by colour, average iou, sort ascending\n"
+             "scores.groupby(\"colour\").iou.mean().sort_values().head(3).round(3)"),
+        ],
+        "after": "A mask is only a means: `03_cutting` turns it into the picture the embedder sees.",
+    },
+    "03_cutting": {
+        "learned": [
+            "three cut-out forms: on white (full size), transparent RGBA, and a tight square crop",
+            "the square crop makes the garment fill the embedder's input, with nothing of the shoot around it",
+            "dilation adds a ring of pixels around the mask; feathering softens the edge",
+            "an empty mask is an explicit `NoGarment` outcome, never a blank image silently embedded",
+        ],
+        "questions": [
+            "Which cut-out form does the workbook embed, and why?",
+            "What does the square crop do to the garment's share of the pixels?",
+            "What is the difference between dilating and feathering a mask edge?",
+            "What happens when the mask is empty?",
+            "How many cut-outs came from the cache in the batch step?",
+        ],
+        "exercises_intro": "Try these before looking at the solution cell below each one.",
+        "exercises": [
+            ("Make a square cut-out with a much wider margin (0.25) and look at it. What would the embedder "
+             "see more of?",
+             "# Solution: cutting.square_crop(image, mask, margin=0.25)\n"
+             "wide = cutting.square_crop(image, mask, margin=0.25, size=224)\n"
+             "wide"),
+            ("Make the transparent (RGBA) form and check that every pixel outside the garment is fully "
+             "transparent.",
+             "# Solution: cutting.cut(image, mask, 'rgba'), then read its alpha channel outside the mask\n"
+             "rgba = cutting.cut(image, mask, \"rgba\")\n"
+             "alpha = np.asarray(rgba)[..., 3]\n"
+             "print(rgba.mode, rgba.size, f\"transparent outside the garment: {(alpha[~mask] == 0).mean():.0%}\")"),
+        ],
+        "after": "Next, both the whole photo and this cut-out become vectors.",
+    },
 }
