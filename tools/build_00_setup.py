@@ -1,9 +1,8 @@
 """Writes notebooks/00_setup.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbbuild import write
 
 cells = [
     new_markdown_cell("""# 00 · Setup: what this workbook teaches and is your machine ready?
@@ -99,7 +98,4 @@ environment.output_locations(settings)"""),
 **Next:** `01_data` shows the catalogue: what a photoshoot is, and why it fools whole-photo search."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"}})
-nbformat.write(nb, Path(__file__).resolve().parents[1] / "notebooks" / "00_setup.ipynb")
+write("00_setup", cells)

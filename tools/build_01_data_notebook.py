@@ -1,11 +1,7 @@
 """Writes notebooks/01_data.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 01 · Data: a catalogue with ground truth, and why photoshoots are the confounder
@@ -151,10 +147,4 @@ in `skipped` with the reason `empty` and a message that says what to do. Own pho
 masks: the workbook's maskers make them (`02_masking`)."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "01_data.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("01_data", cells)

@@ -1,11 +1,7 @@
 """Writes notebooks/02_masking.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 02 · Masking: finding the garment in a photo
@@ -166,10 +162,4 @@ or arms that crossed the dress. The next notebook, `03_cutting`, turns these mas
 `06_metrics` measures how much mask quality matters for search, with the reference masks as the upper bound."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "02_masking.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("02_masking", cells)

@@ -1,11 +1,7 @@
 """Writes notebooks/03_cutting.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 03 · Cutting: from a mask to a garment cut-out
@@ -98,10 +94,4 @@ The next notebook, `04_embedding`, turns the full photos and these cut-outs into
 how differently the two kinds of vectors group the catalogue."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "03_cutting.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("03_cutting", cells)

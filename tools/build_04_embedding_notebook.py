@@ -1,11 +1,7 @@
 """Writes notebooks/04_embedding.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 04 · Embedding: photos become vectors
@@ -166,10 +162,4 @@ before any index or metric.
 Next, `05_indexing` puts both sets of vectors into ChromaDB so they can be searched quickly and filtered."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "04_embedding.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("04_embedding", cells)

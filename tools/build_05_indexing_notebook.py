@@ -1,11 +1,7 @@
 """Writes notebooks/05_indexing.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 05 · Indexing: ChromaDB, two collections, and HNSW tuning
@@ -184,10 +180,4 @@ Next, `06_metrics` measures how much better garment search finds the same item, 
 intervals, and `07_search` puts `search` behind an interactive app."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "05_indexing.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("05_indexing", cells)

@@ -1,11 +1,7 @@
 """Writes notebooks/06_metrics.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
+from nbbuild import code, md, write
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md, code = new_markdown_cell, new_code_cell
 
 cells = [
     md("""# 06 · Metrics: does the garment cut-out really find the same garment better?
@@ -219,10 +215,4 @@ similarity scores; `metrics.json` in the run folder holds every number behind it
 `07_search`, puts both searches side by side in an app, so you can try the difference on a query of your own."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = Path(__file__).resolve().parents[1] / "notebooks" / "06_metrics.ipynb"
-nbformat.write(nb, out)
-print(f"wrote {out}")
+write("06_metrics", cells)

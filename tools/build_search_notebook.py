@@ -1,9 +1,8 @@
 """Writes notebooks/07_search.ipynb. The .ipynb is the source of truth once committed; this
 script documents how it was made and can regenerate it (outputs cleared)."""
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from nbbuild import write
 
 cells = [
     new_markdown_cell("""# 07 · Search: an interactive search app inside JupyterLab
@@ -113,8 +112,4 @@ photo uploaded twice) is found in the cache, and the ChromaDB lookup itself take
 the Bedrock backend a new photo costs one mask call and one or two embedding calls."""),
 ]
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-nbformat.write(nb, Path(__file__).resolve().parents[1] / "notebooks" / "07_search.ipynb")
+write("07_search", cells)
