@@ -161,6 +161,12 @@ def kernel_environment(run_dir: Path) -> dict[str, str]:
     env.setdefault("MPLCONFIGDIR", str(local / "matplotlib"))
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         Path(env[name]).mkdir(parents=True, exist_ok=True)
+    # ipykernel warns on every start that a local TCP kernel is unencrypted; for headless runs on
+    # loopback that is noise, so project-local kernels log errors only.
+    profile = Path(env["IPYTHONDIR"]) / "profile_default" / "ipython_kernel_config.py"
+    if not profile.exists():
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        profile.write_text("c.IPKernelApp.log_level = 'ERROR'\n")
     env["WORKBOOK_RUN_DIR"] = str(run_dir)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
