@@ -20,12 +20,12 @@ CONTENT = {
         "exercises": [
             ("Make a copy of the settings for the Bedrock track with 256-dimensional Titan embeddings and "
              "print both backends and dimensions. (Nothing is called: settings are just values.)",
-             "# Solution: settings.replace(backend='bedrock', embed_dim=256), then print the fields\n"
+             "# Solution: a copy of `settings` for Bedrock with 256-d embeddings (hint: `settings.replace`), then print both\n"
              "bedrock_settings = settings.replace(backend=\"bedrock\", embed_dim=256)\n"
              "print(settings.backend, settings.embed_dim, \"->\", bedrock_settings.backend, bedrock_settings.embed_dim)"),
             ("What would a run over a 1,000-image catalogue cost in Titan masks if 400 masks were already "
              "cached? Use `cost.estimate`.",
-             "# Solution: cost.estimate(1000, 400, settings.mask_price_usd, 'Titan masks')\n"
+             "# Solution: the estimate for 1,000 images with 400 cached, at the settings' mask price (hint: `cost.estimate`)\n"
              "print(cost.estimate(1000, 400, settings.mask_price_usd, \"Titan masks\"))"),
         ],
         "after": "The settings object is shared by every notebook; change it once, and the whole pipeline follows.",
@@ -48,10 +48,10 @@ CONTENT = {
         "exercises_intro": "Try these before looking at the solution cell below each one.",
         "exercises": [
             ("Show another item across all its shoots, for example the item of the photo in the middle of the table.",
-             "# Solution: viz.item_sheet(table, table.item_id.iloc[len(table) // 2])\n"
+             "# Solution: a contact sheet of the item in the middle of the table (hint: `viz.item_sheet`)\n"
              "viz.item_sheet(table, table.item_id.iloc[len(table) // 2])"),
             ("How many *items* are camel or ivory, the colours closest to skin? Count items, not photos.",
-             "# Solution: filter table.colour, then count unique item_id per colour\n"
+             "# Solution: the number of distinct items per colour, for camel and ivory only (hint: `isin`, `groupby`, `nunique`)\n"
              "table[table.colour.isin([\"camel\", \"ivory\"])].groupby(\"colour\").item_id.nunique()"),
         ],
         "after": "Keep the confounder in mind: every later notebook asks whether a method looks at the dress or at the shoot.",
@@ -74,12 +74,12 @@ CONTENT = {
         "exercises": [
             ("Mirror the first photo left to right, embed it, and compute its cosine similarity to the original "
              "photo's vector. (The vectors are L2-normalised, so the cosine is a dot product.)",
-             "# Solution: embed photo.transpose(FLIP_LEFT_RIGHT) and take the dot product with `vector`\n"
+             "# Solution: embed the mirrored photo and compare it with `vector` (hint: `Image.Transpose.FLIP_LEFT_RIGHT`, `@`)\n"
              "mirrored = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)\n"
              "print(f\"cosine(original, mirrored) = {float(embedder.embed([mirrored])[0] @ vector):.3f}\")"),
             ("Try a 256-d Titan embedding: build the request body Titan Multimodal Embeddings would receive for "
              "`embed_dim = 256` (nothing is sent; on the Bedrock track set `embed_dim = 256` in the parameters).",
-             "# Solution: bedrock.embed_request(image_b64=..., dim=256)\n"
+             "# Solution: the Titan request body for a 256-d embedding (hint: `bedrock.embed_request`)\n"
              "from helpers import bedrock\n"
              "print(bedrock.embed_request(image_b64=\"<base64 image>\", dim=256))"),
         ],
@@ -104,13 +104,13 @@ CONTENT = {
         "exercises_intro": "Try these before looking at the solution cell below each one.",
         "exercises": [
             ("Filter by the query's pattern instead of its colour, and show the garment results.",
-             "# Solution: search(..., where={'pattern': query.pattern})\n"
+             "# Solution: a garment search filtered on the query's pattern (hint: the `where=` argument of `search`)\n"
              "by_pattern = search(query.image_path, mode=\"garment\", k=5, settings=settings,\n"
              "                    where={\"pattern\": query.pattern}, exclude=[query_id])\n"
              "by_pattern[\"garment\"][[\"rank\", \"item_id\", \"pattern\", \"score\"]]"),
             ("Search the full-image collection with k = 10 and count how many results come from the query's "
              "own shoot. What does that tell you?",
-             "# Solution: mode='full', k=10, then compare shoot_id with the query's\n"
+             "# Solution: a full-image search with k = 10, then count results whose shoot_id is the query's\n"
              "full10 = search(query.image_path, mode=\"full\", k=10, settings=settings, exclude=[query_id])[\"full\"]\n"
              "print(int((full10.shoot_id == query.shoot_id).sum()), \"of\", len(full10), \"from shoot\", query.shoot_id)"),
         ],
@@ -135,14 +135,14 @@ CONTENT = {
         "exercises": [
             ("Count the queries that garment search gets right at rank 1 while full search gets them wrong, and "
              "the reverse. (`res[c].per_query` has a `hit@1` column per query.)",
-             "# Solution: align per_query on image_id and compare hit@1\n"
+             "# Solution: a table of hit@1 per query for full and garment, then the two counts\n"
              "hits = pd.DataFrame({c: res[c].per_query.set_index(\"image_id\")[\"hit@1\"] for c in (\"full\", \"garment\")})\n"
              "print(\"garment right, full wrong:\", int((hits.garment.astype(bool) & ~hits.full.astype(bool)).sum()))\n"
              "print(\"full right, garment wrong:\", int((hits.full.astype(bool) & ~hits.garment.astype(bool)).sum()))"),
             ("Break the masker on purpose: re-run this notebook with `masker = \"reference\"` and then with the "
              "local masker and compare Recall@1. Here, compute the difference between the two garment conditions "
              "already in `doc`.",
-             "# Solution: doc['conditions']['garment_reference'] vs doc['conditions']['garment']\n"
+             "# Solution: the reference-mask Recall@1 minus the local-mask Recall@1, read from `doc`\n"
              "ref = (doc[\"conditions\"][\"garment_reference\"] or {}).get(\"recall@1\")\n"
              "print(\"reference - local Recall@1:\", None if ref is None else round(ref - doc[\"conditions\"][\"garment\"][\"recall@1\"], 3))"),
         ],
@@ -183,7 +183,7 @@ CONTENT = {
         "exercises": [
             ("Ask for the 10 best garment-only results for the same query, in a second app (so the one above "
              "keeps its state), and read them as text.",
-             "# Solution: SearchApp(settings); inside app10.hold() set k = 10 and mode = 'garment'; select the query\n"
+             "# Solution: a second SearchApp with k = 10 in garment mode, the same query, its results as text\n"
              "app10 = SearchApp(settings)\n"
              "with app10.hold():\n"
              "    app10.k.value = 10\n"
@@ -192,7 +192,7 @@ CONTENT = {
              "print(app10.view.to_text())"),
             ("Add your own photo: here, mirror the query photo left to right, upload its PNG bytes to the second "
              "app with `upload_bytes`, and compare the results with the original query's.",
-             "# Solution: mirror with PIL, save to PNG bytes, app10.upload_bytes(name, data)\n"
+             "# Solution: mirror the query photo, turn it into PNG bytes, upload them to the second app (hint: `upload_bytes`)\n"
              "import io\n"
              "from PIL import Image\n\n"
              "buffer = io.BytesIO()\n"
@@ -221,12 +221,12 @@ CONTENT = {
         "exercises": [
             ("Change the garment prompt: mask the first photo with the prompt `\"skirt\"` and compare its area "
              "with the dress mask. How much of the skirt lies inside the dress?",
-             "# Solution: local.mask(image, 'skirt'), then compare with run.masks[first.image_id]\n"
+             "# Solution: mask the first photo with the prompt 'skirt' and compare it with its dress mask\n"
              "skirt, dress = local.mask(image, \"skirt\"), run.masks[first.image_id]\n"
              "print(f\"skirt {skirt.mean():.1%} of the photo, dress {dress.mean():.1%}, \"\n"
              "      f\"skirt inside dress {(skirt & dress).sum() / max(skirt.sum(), 1):.0%}\")"),
             ("Which three colours have the lowest mean IoU? Use the `scores` table.",
-             "# Solution: group scores by colour, average iou, sort ascending\n"
+             "# Solution: the three colours with the lowest mean IoU (hint: `scores.groupby`)\n"
              "scores.groupby(\"colour\").iou.mean().sort_values().head(3).round(3)"),
         ],
         "after": "A mask is only a means: `03_cutting` turns it into the picture the embedder sees.",
@@ -249,12 +249,12 @@ CONTENT = {
         "exercises": [
             ("Make a square cut-out with a much wider margin (0.25) and look at it. What would the embedder "
              "see more of?",
-             "# Solution: cutting.square_crop(image, mask, margin=0.25)\n"
+             "# Solution: a 224 px square cut-out with margin 0.25 (hint: `cutting.square_crop`)\n"
              "wide = cutting.square_crop(image, mask, margin=0.25, size=224)\n"
              "wide"),
             ("Make the transparent (RGBA) form and check that every pixel outside the garment is fully "
              "transparent.",
-             "# Solution: cutting.cut(image, mask, 'rgba'), then read its alpha channel outside the mask\n"
+             "# Solution: the RGBA cut-out and the share of fully transparent pixels outside the mask\n"
              "rgba = cutting.cut(image, mask, \"rgba\")\n"
              "alpha = np.asarray(rgba)[..., 3]\n"
              "print(rgba.mode, rgba.size, f\"transparent outside the garment: {(alpha[~mask] == 0).mean():.0%}\")"),
