@@ -111,8 +111,10 @@ def on_transparent(image: Image.Image, mask: np.ndarray, edge: EdgeTreatment = N
 
 def garment_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The tight (x0, y0, x1, y1) box around the mask, x1/y1 exclusive."""
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        raise ValueError("the mask is empty: there is no garment box")
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def square_crop(image: Image.Image, mask: np.ndarray, *, margin: float = 0.06,
@@ -120,19 +122,27 @@ def square_crop(image: Image.Image, mask: np.ndarray, *, margin: float = 0.06,
     """The garment on white, cropped tight with `margin` (fraction of the box's longer side)
     around it and padded with white to a centred square; resized to `size` if given."""
     mask = check_mask(mask, image.size)
-    alpha = soft_alpha(mask, edge)
-    x0, y0, x1, y1 = garment_box(alpha > 0.02)
+    hard = edge.dilate <= 0 and edge.feather <= 0  # alpha would be the mask itself (0 or 1)
+    alpha = mask if hard else soft_alpha(mask, edge)
+    x0, y0, x1, y1 = garment_box(mask if hard else alpha > 0.02)
     side = int(round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)))
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     sx0, sy0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    canvas = np.full((side, side, 3), 255.0, dtype=np.float32)
     # the part of the square that lies inside the image
     ix0, iy0 = max(sx0, 0), max(sy0, 0)
     ix1, iy1 = min(sx0 + side, image.width), min(sy0 + side, image.height)
     a = alpha[iy0:iy1, ix0:ix1, None]
-    rgb = _rgb(image.crop((ix0, iy0, ix1, iy1)))
-    canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = rgb * a + 255.0 * (1.0 - a)
-    out = Image.fromarray(np.rint(canvas).astype(np.uint8), "RGB")
+    crop = image.crop((ix0, iy0, ix1, iy1))
+    if edge.feather <= 0:
+        # a hard (0/1) alpha: pick pixel or white in uint8, the very same bytes as the blend below
+        canvas = np.full((side, side, 3), 255, dtype=np.uint8)
+        rgb = np.asarray(crop.convert("RGB"))
+        canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = np.where(a if hard else a > 0.5, rgb, np.uint8(255))
+        out = Image.fromarray(canvas, "RGB")
+    else:
+        canvas = np.full((side, side, 3), 255.0, dtype=np.float32)
+        canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = _rgb(crop) * a + 255.0 * (1.0 - a)
+        out = Image.fromarray(np.rint(canvas).astype(np.uint8), "RGB")
     if size is not None and out.size != (size, size):
         out = out.resize((size, size), Image.Resampling.LANCZOS)
     return out
@@ -222,6 +232,26 @@ def cut_catalog(table: pd.DataFrame, masks: Mapping[str, np.ndarray], form: str 
             failures.append({"image_id": image_id, "reason": "unreadable", "message": str(err)})
     return CutRun(cutouts, pd.DataFrame(failures, columns=["image_id", "reason", "message"]),
                   cached, time.perf_counter() - start)
+
+
+def cache_cutout(cache_root: str, form: str, margin: float, size: int | None, edge: EdgeTreatment,
+                 image_id: str, data: bytes, image: Image.Image, mask: np.ndarray) -> None:
+    """Cut one image out and cache the PNG under the key `cut_catalog` looks for.
+
+    Why: the pipeline runs this in the masking workers right after each mask, while the image
+    is still decoded and both cores are busy anyway; `cut_catalog` then only reads the cache
+    instead of decoding and cutting every image again in one process. Images that cannot be
+    cut (empty mask) are left for `cut_catalog`, which reports them."""
+    from helpers.cache import Cache
+
+    try:
+        out = cut(image, mask, form, margin=margin, size=size, edge=edge)
+    except MaskError:
+        return
+    buf = io.BytesIO()
+    out.save(buf, "PNG", compress_level=1)
+    key = cut_key(data, mask, form, margin=margin, size=size, edge=edge)
+    Cache(cache_root).put_bytes("cutouts", key, buf.getvalue(), ".png")
 
 
 def _open(data: bytes, settings=None) -> Image.Image:

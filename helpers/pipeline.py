@@ -130,9 +130,11 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     """
     from helpers.cache import Cache
     from helpers.catalog import load_catalog
-    from helpers.cutting import cut_catalog
+    from functools import partial
+
+    from helpers.cutting import NO_EDGE, cache_cutout, cut_catalog
     from helpers.embedding import embed_images, get_embedder
-    from helpers.masking import get_masker, mask_catalog
+    from helpers.masking import _mask_catalog, get_masker, mask_catalog
 
     settings = settings or load_settings()
     cache = Cache(settings.cache_dir)
@@ -149,7 +151,10 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
                          "needs at least two images of one item (see the skipped table for why)")
     with _timed(t, "mask"):
         masker = get_masker(settings, table)
-        mask_run = mask_catalog(table, settings, masker=masker, cache=cache, progress=progress)
+        # each fresh mask's cut-out is made and cached in the same worker (image still decoded,
+        # both cores busy): the cut stage below then only reads the cache
+        cut_now = partial(cache_cutout, str(cache.root), CUT_FORM, CUT_MARGIN, CUT_SIZE, NO_EDGE)
+        mask_run = _mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=cut_now)
     with _timed(t, "cut"):
         cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
                               settings=settings, progress=progress)

@@ -142,3 +142,40 @@ def test_notebook_03_runs_offline(workbook_env, tmp_path):
     out = tmp_path / "03_cutting.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "03_cutting.ipynb", out, {"backend": "local"})
     assert read_records(out)["cutouts"] == 48
+
+
+def test_square_crop_hard_edge_equals_the_alpha_blend(sample):
+    """The hard-mask fast path (pixel or white) gives the very bytes of the float alpha blend."""
+    image, mask = sample
+    fast = np.asarray(cutting.square_crop(image, mask, margin=0.06))
+    x0, y0, x1, y1 = cutting.garment_box(mask)
+    side = int(round(max(x1 - x0, y1 - y0) * 1.12))
+    sx0, sy0 = int(round((x0 + x1) / 2 - side / 2)), int(round((y0 + y1) / 2 - side / 2))
+    canvas = np.full((side, side, 3), 255.0, np.float32)
+    ix0, iy0 = max(sx0, 0), max(sy0, 0)
+    ix1, iy1 = min(sx0 + side, image.width), min(sy0 + side, image.height)
+    a = mask[iy0:iy1, ix0:ix1, None].astype(np.float32)
+    rgb = np.asarray(image, np.float32)[iy0:iy1, ix0:ix1]
+    canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = rgb * a + 255.0 * (1.0 - a)
+    assert np.array_equal(fast, np.rint(canvas).astype(np.uint8))
+
+
+def test_cut_made_right_after_masking_is_the_cut_catalog_cut_out(table, tmp_path):
+    """The pipeline cuts each fresh mask out in the masking worker (`cache_cutout`); the cut
+    stage must then find every cut-out cached, byte for byte what it would have made itself."""
+    from functools import partial
+
+    from helpers.masking import ReferenceMasker, _mask_catalog
+    from helpers.settings import load_settings
+
+    rows = table.head(4)
+    settings = load_settings(masker="reference", cache_dir=tmp_path / "cache")
+    cache = Cache(settings.cache_dir)
+    after = partial(cutting.cache_cutout, str(cache.root), "square", 0.06, 128, cutting.NO_EDGE)
+    run = _mask_catalog(rows, settings, masker=ReferenceMasker(rows), cache=cache, progress=False, after=after)
+    assert len(run.masks) == 4
+    warm = cutting.cut_catalog(rows, run.masks, "square", size=128, cache=cache)
+    assert warm.cached == 4
+    fresh = cutting.cut_catalog(rows, run.masks, "square", size=128)  # no cache: cut now
+    for image_id, im in fresh.cutouts.items():
+        assert np.array_equal(np.asarray(im), np.asarray(warm.cutouts[image_id]))
