@@ -152,7 +152,21 @@ LOADERS: dict[str, Callable[[Path], tuple[list[dict], list[dict]]]] = {
 }
 
 
-def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int) -> tuple[list[dict], list[dict]]:
+def _validated_key(path: str, max_pixels: int, max_bytes: int) -> str | None:
+    """A key for "this file, as it is now, passed validation": path + size + mtime, like make.
+    Decoding every photo on every load is what made a fully cached pipeline run slow."""
+    from helpers.cache import content_key
+
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return content_key(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode(), "validate-v1",
+                       max_pixels=max_pixels, max_bytes=max_bytes)
+
+
+def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int,
+              cache=None) -> tuple[list[dict], list[dict]]:
     from tqdm.auto import tqdm
 
     rows = list(rows)
@@ -164,11 +178,15 @@ def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int) -> tuple[li
                             "message": f"{Path(path).name}: image id {row['image_id']!r} appears twice; "
                                        "only the first is kept. Rename one of them."})
             continue
-        try:
-            open_image(Path(path), max_pixels=max_pixels, max_bytes=max_bytes).close()
-        except ImageError as exc:
-            skipped.append({"path": path, "reason": exc.reason, "message": exc.message})
-            continue
+        key = _validated_key(path, max_pixels, max_bytes) if cache is not None else None
+        if key is None or not cache.has("validated", key, ".json"):
+            try:
+                open_image(Path(path), max_pixels=max_pixels, max_bytes=max_bytes).close()
+            except ImageError as exc:
+                skipped.append({"path": path, "reason": exc.reason, "message": exc.message})
+                continue
+            if key is not None:
+                cache.put_json("validated", key, {"ok": True})  # only successes are remembered
         seen.add(row["image_id"])
         ok.append(row)
     return ok, skipped
@@ -201,7 +219,11 @@ def load_catalog(path: Path | str | None = None, settings=None, *, validate: boo
     max_pixels = getattr(settings, "max_image_pixels", DEFAULT_MAX_PIXELS)
     max_bytes = getattr(settings, "max_image_bytes", DEFAULT_MAX_BYTES)
     if validate:
-        rows, bad = _validate(rows, max_pixels, max_bytes)
+        cache = None
+        if getattr(settings, "cache_dir", None) is not None:
+            from helpers.cache import Cache
+            cache = Cache(settings.cache_dir)
+        rows, bad = _validate(rows, max_pixels, max_bytes, cache)
     else:
         bad = []
     skipped = skipped + bad

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from helpers import catalog
+from helpers.cache import Cache
 from helpers.catalog import CatalogError, attribute_twins, load_catalog, make_example_folder, summary
 
 
@@ -174,3 +175,23 @@ def test_data_notebook_runs_on_the_small_catalogue(workbook_env, tmp_path):
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells for o in c.get("outputs", []))
     assert "48 images of 12 items; 0 skipped" in text and "empty" in text
+
+
+def test_validation_is_remembered_per_file_state_and_redone_when_a_file_changes(small_catalog, tmp_path):
+    import shutil
+
+    from helpers.settings import load_settings
+
+    folder = tmp_path / "photos"
+    table = load_catalog(small_catalog).table
+    for row in table.head(4).itertuples():
+        (folder / row.item_id).mkdir(parents=True, exist_ok=True)
+        shutil.copy(row.image_path, folder / row.item_id / f"{row.image_id}.jpg")
+    settings = load_settings(toml_path=None, env={}, cache_dir=tmp_path / "cache")
+    first = load_catalog(folder, settings)
+    assert len(first.table) == 4 and first.skipped.empty
+    assert Cache(settings.cache_dir).stats()["validated"]["entries"] == 4
+    victim = Path(first.table.image_path[0])
+    victim.write_bytes(victim.read_bytes()[:200])  # truncated after it was validated once
+    second = load_catalog(folder, settings)
+    assert len(second.table) == 3 and list(second.skipped.reason) == ["truncated"]
