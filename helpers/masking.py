@@ -322,7 +322,7 @@ class LocalMasker:
        hips, "skirt" and "trousers" the part below the waist.
     """
 
-    VERSION = "v3"
+    VERSION = "v4"
     price_per_call = 0.0
     parallel = "processes"
 
@@ -473,6 +473,11 @@ class LocalMasker:
         # the pose model's mask often bridges the gap between the legs with background
         legs_zone = yy > body.hip_y + 0.3 * bw
         background |= cand & legs_zone & (d_bg < 10.0) & (d_garm > 2.0 * d_bg)
+        # ... and the gap between an arm and the torso (hands on hips), which both segmenters
+        # call person and which lies far from the outline: a little looser than between the
+        # legs (bg_share > 5 % on 10 of 240 sample images before, 1 after; IoU not lower)
+        arm_zone = (yy > body.shoulder_y + 0.1 * bw) & ~legs_zone & ~core
+        background |= cand & arm_zone & (d_bg < 14.0) & (d_garm > 1.5 * d_bg)
         head = _disc(shape, body.head, 1.05 * body.head_r)
         garment = cand & ~background & ~hair & ~shoes & ~head
         if skin_like:
