@@ -36,3 +36,26 @@ def workbook_env(tmp_path, small_catalog, monkeypatch) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+def build_reference_index(settings) -> dict:
+    """Cut the catalogue out with its ground-truth masks, embed full photos and cut-outs with the
+    local embedder, and index both into `settings`' private cache and Chroma folder. Shared by the
+    index and search tests so that both test the same built index."""
+    from PIL import Image
+
+    from helpers import index as idx
+    from helpers.catalog import load_catalog
+    from helpers.cutting import cut_catalog
+    from helpers.embedding import LocalEmbedder, embed_catalog
+    from helpers.masking import ReferenceMasker
+
+    table = load_catalog(settings.catalog).table
+    ref = ReferenceMasker(table)
+    masks = {i: ref.mask(Image.open(p), "dress", image_id=i) for i, p in zip(table["image_id"], table["image_path"])}
+    cuts = cut_catalog(table, masks, "square", margin=0.06)
+    embedder = LocalEmbedder(settings.cache_dir)
+    runs = embed_catalog(table, cuts.cutouts, embedder, settings=settings, progress=False)
+    report = idx.index_catalog(table, runs, settings=settings)
+    return {"settings": settings, "table": table, "runs": runs, "report": report, "masks": masks,
+            "cuts": cuts, "embedder": embedder}

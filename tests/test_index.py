@@ -12,8 +12,8 @@ from PIL import Image
 
 from helpers import index as idx
 from helpers.cache import Cache
-from helpers.catalog import load_catalog
-from helpers.embedding import LocalEmbedder, embed_catalog, embed_images
+from helpers.embedding import embed_images
+from conftest import build_reference_index
 from helpers.settings import EMBED_DIMS, EMBED_MODEL_IDS, PROJECT_ROOT, load_settings
 
 CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
@@ -27,19 +27,7 @@ def _settings(root: Path, catalog: Path, **kw):
 @pytest.fixture(scope="module")
 def built(small_catalog, tmp_path_factory):
     """The small catalogue embedded (full photo + ground-truth cut-out) and indexed once."""
-    from helpers.cutting import cut_catalog
-    from helpers.masking import ReferenceMasker
-
-    root = tmp_path_factory.mktemp("index")
-    settings = _settings(root, small_catalog)
-    table = load_catalog(small_catalog).table
-    ref = ReferenceMasker(table)
-    masks = {i: ref.mask(Image.open(p), "dress", image_id=i) for i, p in zip(table["image_id"], table["image_path"])}
-    cuts = cut_catalog(table, masks, "square", margin=0.06)
-    embedder = LocalEmbedder(settings.cache_dir)
-    runs = embed_catalog(table, cuts.cutouts, embedder, settings=settings, progress=False)
-    report = idx.index_catalog(table, runs, settings=settings)
-    return {"settings": settings, "table": table, "runs": runs, "report": report, "embedder": embedder}
+    return build_reference_index(_settings(tmp_path_factory.mktemp("index"), small_catalog))
 
 
 def test_collection_names_are_valid_distinct_and_name_model_and_dimension():

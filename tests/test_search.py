@@ -11,7 +11,7 @@ from PIL import Image
 from helpers import index as idx
 from helpers import search as srch
 from helpers.catalog import load_catalog
-from helpers.embedding import LocalEmbedder, embed_catalog
+from conftest import build_reference_index
 from helpers.settings import load_settings
 
 
@@ -19,20 +19,10 @@ from helpers.settings import load_settings
 def built(small_catalog, tmp_path_factory):
     """The small catalogue cut out with its ground-truth masks (masker "reference"), embedded
     and indexed into a private cache and Chroma folder."""
-    from helpers.cutting import cut_catalog
-    from helpers.masking import ReferenceMasker
-
     root = tmp_path_factory.mktemp("search")
-    settings = load_settings(toml_path=None, env={}, catalog=small_catalog, cache_dir=root / "cache",
-                             chroma_path=root / "chroma", masker="reference")
-    table = load_catalog(small_catalog).table
-    ref = ReferenceMasker(table)
-    masks = {i: ref.mask(Image.open(p), "dress", image_id=i) for i, p in zip(table["image_id"], table["image_path"])}
-    cuts = cut_catalog(table, masks, "square", margin=0.06)
-    embedder = LocalEmbedder(settings.cache_dir)
-    runs = embed_catalog(table, cuts.cutouts, embedder, settings=settings, progress=False)
-    idx.index_catalog(table, runs, settings=settings)
-    return {"settings": settings, "table": table, "runs": runs, "masks": masks, "cuts": cuts, "embedder": embedder}
+    return build_reference_index(load_settings(toml_path=None, env={}, catalog=small_catalog,
+                                               cache_dir=root / "cache", chroma_path=root / "chroma",
+                                               masker="reference"))
 
 
 def test_garment_mode_cuts_the_query_out_like_the_catalogue(built):
