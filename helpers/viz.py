@@ -66,24 +66,25 @@ def image_grid(images: Sequence[str | Path | np.ndarray], titles: Sequence[str] 
     return fig
 
 
+def _group_sheet(table: pd.DataFrame, column: str, value: str, captions: tuple[str, ...],
+                 what: str, suptitle: str, ncols: int) -> Figure:
+    rows = table[table[column] == value]
+    if rows.empty:
+        raise KeyError(f"no images {what} {value!r}")
+    titles = [_caption(r, captions) for _, r in rows.iterrows()]
+    return image_grid(list(rows["image_path"]), titles, ncols=ncols, suptitle=suptitle)
+
+
 def item_sheet(table: pd.DataFrame, item_id: str, ncols: int = 6) -> Figure:
     """Contact sheet of one item across its shoots: same dress, different everything else."""
-    rows = table[table["item_id"] == item_id]
-    if rows.empty:
-        raise KeyError(f"no images of item {item_id!r}")
-    titles = [_caption(r, ("shoot_id", "background", "figure_id")) for _, r in rows.iterrows()]
-    return image_grid(list(rows["image_path"]), titles, ncols=ncols,
-                      suptitle=f"one item ({item_id}) across its shoots")
+    return _group_sheet(table, "item_id", item_id, ("shoot_id", "background", "figure_id"), "of item",
+                        f"one item ({item_id}) across its shoots", ncols)
 
 
 def shoot_sheet(table: pd.DataFrame, shoot_id: str, ncols: int = 6) -> Figure:
     """Contact sheet of one shoot: different dresses, same backdrop, light, camera and pose."""
-    rows = table[table["shoot_id"] == shoot_id]
-    if rows.empty:
-        raise KeyError(f"no images in shoot {shoot_id!r}")
-    titles = [_caption(r, ("item_id", "colour", "pattern")) for _, r in rows.iterrows()]
-    return image_grid(list(rows["image_path"]), titles, ncols=ncols,
-                      suptitle=f"one shoot ({shoot_id}) across its items")
+    return _group_sheet(table, "shoot_id", shoot_id, ("item_id", "colour", "pattern"), "in shoot",
+                        f"one shoot ({shoot_id}) across its items", ncols)
 
 
 def mask_sheet(table: pd.DataFrame, n: int = 6, ncols: int = 6) -> Figure:
