@@ -809,11 +809,6 @@ def bench_stub_concurrency(n_images: int = 40, delay_s: float = 0.2,
     mask.paste(0, (16, 24, 48, 80))
     buf = io.BytesIO()
     mask.save(buf, format="PNG")
-    import tempfile
-
-    scratch = tempfile.mkdtemp(prefix="bench-bedrock-")  # the fake calls' ledger is not real usage
-    settings = Settings(backend="bedrock", concurrency=concurrency, cache_dir=Path(scratch))
-    masker = BedrockMasker(settings, client=_SleepyClient(delay_s, buf.getvalue()))
     images = {f"img{i:03d}": Image.new("RGB", (64, 96), (i * 5 % 255, 80, 160))
               for i in range(n_images)}
 
@@ -825,8 +820,13 @@ def bench_stub_concurrency(n_images: int = 40, delay_s: float = 0.2,
             raise RuntimeError(f"benchmark run failed: {failures}")
         return time.perf_counter() - start
 
-    serial = run(1)
-    parallel = run(concurrency)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-bedrock-") as scratch:  # fake calls are no real usage
+        settings = Settings(backend="bedrock", concurrency=concurrency, cache_dir=Path(scratch))
+        masker = BedrockMasker(settings, client=_SleepyClient(delay_s, buf.getvalue()))
+        serial = run(1)
+        parallel = run(concurrency)
     return {"bedrock_stub_serial_s": round(serial, 3),
             f"bedrock_stub_c{concurrency}_s": round(parallel, 3),
             "bedrock_stub_speedup": round(serial / parallel, 2)}
