@@ -235,23 +235,24 @@ def cut_catalog(table: pd.DataFrame, masks: Mapping[str, np.ndarray], form: str 
 
 
 def cache_cutout(cache_root: str, form: str, margin: float, size: int | None, edge: EdgeTreatment,
-                 image_id: str, data: bytes, image: Image.Image, mask: np.ndarray) -> None:
-    """Cut one image out and cache the PNG under the key `cut_catalog` looks for.
+                 image_id: str, data: bytes, image: Image.Image, mask: np.ndarray) -> Image.Image | None:
+    """Cut one image out, cache the PNG under the key `cut_catalog` looks for, and return it.
 
     Why: the pipeline runs this in the masking workers right after each mask, while the image
     is still decoded and both cores are busy anyway; `cut_catalog` then only reads the cache
     instead of decoding and cutting every image again in one process. Images that cannot be
-    cut (empty mask) are left for `cut_catalog`, which reports them."""
+    cut (empty mask) are left for `cut_catalog`, which reports them (None is returned)."""
     from helpers.cache import Cache
 
     try:
         out = cut(image, mask, form, margin=margin, size=size, edge=edge)
     except MaskError:
-        return
+        return None
     buf = io.BytesIO()
     out.save(buf, "PNG", compress_level=1)
     key = cut_key(data, mask, form, margin=margin, size=size, edge=edge)
     Cache(cache_root).put_bytes("cutouts", key, buf.getvalue(), ".png")
+    return out
 
 
 def _open(data: bytes, settings=None) -> Image.Image:

@@ -130,9 +130,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     """
     from helpers.cache import Cache
     from helpers.catalog import load_catalog
-    from functools import partial
-
-    from helpers.cutting import NO_EDGE, cache_cutout, cut_catalog
+    from helpers.cutting import cut_catalog
     from helpers.embedding import embed_images, get_embedder
     from helpers.masking import _mask_catalog, get_masker, mask_catalog
 
@@ -140,6 +138,10 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     cache = Cache(settings.cache_dir)
     t: dict[str, float] = {}
     start = time.perf_counter()
+    if settings.effective_masker == "local" and settings.workers > 1:
+        from helpers.masking import _prestart_pool
+
+        _prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
     with _timed(t, "load"):
         loaded = load_catalog(settings.catalog, settings)
         table = loaded.table.reset_index(drop=True)
@@ -149,16 +151,17 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     if len(table) < 2:
         raise ValueError(f"the catalogue {settings.catalog} has {len(table)} usable image(s); retrieval "
                          "needs at least two images of one item (see the skipped table for why)")
+    embedder = get_embedder(settings)
     with _timed(t, "mask"):
         masker = get_masker(settings, table)
         # each fresh mask's cut-out is made and cached in the same worker (image still decoded,
-        # both cores busy): the cut stage below then only reads the cache
-        cut_now = partial(cache_cutout, str(cache.root), CUT_FORM, CUT_MARGIN, CUT_SIZE, NO_EDGE)
-        mask_run = _mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=cut_now)
+        # both cores busy) and, with the offline embedder, both its vectors too: the cut and
+        # embed stages below then only read the cache
+        after = AfterMask(str(cache.root), embedder if _embeds_in_workers(masker, embedder) else None)
+        mask_run = _mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=after)
     with _timed(t, "cut"):
         cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
                               settings=settings, progress=progress)
-    embedder = get_embedder(settings)
     embeddings: dict[str, Any] = {}
     with _timed(t, "embed_full"):
         embeddings["full"] = embed_images(dict(zip(table["image_id"], table["image_path"])), embedder,
@@ -183,6 +186,58 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
             result.index = _index_and_check(result)
     t["total"] = round(time.perf_counter() - start, 3)
     return result
+
+
+class AfterMask:
+    """What a masking worker does with each fresh mask while the photo is still decoded: cut
+    the garment out and cache it, and (offline embedder only) embed the photo and the cut-out
+    and cache both vectors under the keys `embed_images` looks for.
+
+    Why in the worker: the pipeline is CPU-bound on two cores. Done afterwards in the main
+    process, every photo is decoded a second time and the embedder waits for the last mask;
+    done here, both cores stay busy from the first image to the last and the later stages
+    only read the cache (cold run 16.6 s -> see `make bench`). Each worker runs the ONNX
+    model on one thread: a second thread per process would only fight the other worker.
+    Best effort: whatever fails here is redone, and reported, by the later stages."""
+
+    def __init__(self, cache_root: str, embedder: Any | None = None):
+        self.cache_root = cache_root
+        self.embedder = embedder
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if self.embedder is not None and hasattr(self.embedder, "threads"):
+            import copy
+
+            emb = copy.copy(self.embedder)  # the caller's embedder keeps its own session and threads
+            emb.threads, emb._session = 1, None
+            state["embedder"] = emb
+        return state
+
+    def __call__(self, image_id: str, data: bytes, image, mask: np.ndarray) -> None:
+        from helpers.cutting import NO_EDGE, cache_cutout
+
+        garment = cache_cutout(self.cache_root, CUT_FORM, CUT_MARGIN, CUT_SIZE, NO_EDGE, image_id, data, image, mask)
+        if self.embedder is None:
+            return
+        from helpers.cache import Cache
+        from helpers.embedding import vector_key
+
+        cache = Cache(self.cache_root)
+        todo = [(vector_key(data, self.embedder, "full"), image)]
+        if garment is not None:
+            todo.append((vector_key(garment, self.embedder, "garment"), garment))
+        todo = [(key, img) for key, img in todo if not cache.has("vectors", key, ".npy")]
+        if todo:
+            vectors = self.embedder.embed([img.convert("RGB") for _, img in todo])
+            for (key, _), vec in zip(todo, vectors):
+                cache.put_array("vectors", key, vec)
+
+
+def _embeds_in_workers(masker: Any, embedder: Any) -> bool:
+    """Vectors are made in the masking workers only for a free local embedder behind a
+    process-pool masker (a priced embedder must show its cost first, in the main process)."""
+    return getattr(masker, "parallel", "") == "processes" and float(embedder.price_per_call) == 0.0
 
 
 def _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress):

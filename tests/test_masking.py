@@ -75,6 +75,23 @@ def test_no_local_mask_is_more_than_a_few_percent_background(local_run, table):
     assert scores["bg_share"].max() <= 0.05, worst
 
 
+def test_working_in_the_person_box_changes_no_mask(table, monkeypatch):
+    """The masker works in the person's bounding box for speed; with a box as big as the
+    frame the masks must be the same, pixel for pixel."""
+    from helpers import masking
+
+    masker = LocalMasker()
+    images = [open_image(p) for p in table["image_path"].iloc[::8]]
+    boxed = [masker.mask(im, "dress") for im in images]
+    monkeypatch.setattr(masking, "CROP_PAD", 100_000)
+    whole = [masker.mask(im, "dress") for im in images]
+    assert len(images) == 6
+    for a, b in zip(boxed, whole):
+        assert a.shape == b.shape and a.any() and np.array_equal(a, b)
+    steps = masker.explain(images[0], "dress")
+    assert steps["garment"].shape == steps["person"].shape == steps["image"].shape[:2]
+
+
 def test_local_masks_are_boolean_at_the_image_size(local_run, table):
     rec = table.iloc[0]
     mask = local_run.masks[rec["image_id"]]

@@ -76,6 +76,30 @@ def test_reference_masks_are_perfect_and_conditions_are_paired(first_run):
     assert len(result.failures()) == 0 or set(result.failures()["condition"]) <= {"garment"}
 
 
+def test_cold_run_embeds_in_the_mask_workers(first_run):
+    """The offline run makes both vectors of every masked image in the masking workers; the
+    embed stages then only read the cache, and the vectors are the embedder's own."""
+    from PIL import Image
+
+    from helpers.embedding import get_embedder
+
+    result, _ = first_run
+    assert result.masks.calls == 48
+    assert result.embeddings["full"].calls == 0 and result.embeddings["full"].cached == 48
+    masked = len(result.cuts.cutouts)
+    assert masked >= 40 and result.embeddings["garment"].calls == 0
+    assert result.embeddings["garment"].cached == masked
+    assert result.embeddings["garment_reference"].calls == 48  # no worker step for the reference masks
+    embedder = get_embedder(result.settings)
+    ids = list(result.cuts.cutouts)[:4]
+    paths = result.table.set_index("image_id").loc[ids, "image_path"]
+    here_full = embedder.embed([Image.open(p).convert("RGB") for p in paths])
+    here_garment = embedder.embed([result.cuts.cutouts[i] for i in ids])
+    full, garment = result.embeddings["full"].as_dict(), result.embeddings["garment"].as_dict()
+    np.testing.assert_allclose(np.stack([full[i] for i in ids]), here_full, atol=1e-5)
+    np.testing.assert_allclose(np.stack([garment[i] for i in ids]), here_garment, atol=1e-5)
+
+
 def test_rerun_is_served_from_the_cache(first_run, module_env):
     _, doc = first_run
     settings = load_settings(backend="local", masker=MASKER, **module_env)
