@@ -41,11 +41,15 @@ def _settings(tmp_path: Path, catalog: Path, **kw):
 
 def test_onnx_features_match_eager_torch_on_catalogue_photos(embedder, table):
     images = [Image.open(p).convert("RGB") for p in table["image_path"][:8]]
+    cnn = embedder.cnn_features(images)
+    assert cnn.shape == (8, embedding.CNN_DIM) == (8, 1280)
+    assert np.abs(cnn - embedder.embed_torch(images, cnn_only=True)).max() < 1e-4   # the export itself
     onnx = embedder.embed(images)
-    torch = embedder.embed_torch(images)
-    assert onnx.shape == (8, 1280) and onnx.dtype == np.float32
+    assert onnx.shape == (8, embedding.LOCAL_DIM) == (8, 1280 + 64) and onnx.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
-    assert np.abs(onnx - torch).max() < 1e-4
+    assert np.abs(onnx - embedder.embed_torch(images)).max() < 1e-4
+    # the first block of the embedding is the CNN vector, scaled by sqrt(1 - colour weight)
+    np.testing.assert_allclose(onnx[:, :1280], cnn * np.sqrt(1 - embedding.COLOUR_WEIGHT), atol=1e-6)
     # different photos give different vectors (the model is not returning a constant)
     sims = onnx @ onnx.T
     assert sims[~np.eye(8, dtype=bool)].max() < 0.999
@@ -62,7 +66,91 @@ def test_onnx_export_is_keyed_on_the_weights_and_reused(model_cache, embedder):
     # a fresh embedder on the same cache runs from the cached file without re-exporting
     fresh = LocalEmbedder(model_cache)
     vec = fresh.embed([Image.new("RGB", (64, 64), "red")])
-    assert first.stat().st_mtime_ns == stamp and vec.shape == (1, 1280)
+    assert first.stat().st_mtime_ns == stamp and vec.shape == (1, embedding.LOCAL_DIM)
+
+
+@pytest.fixture(scope="module")
+def garment_cutouts(table) -> dict[str, Image.Image]:
+    """Ground-truth-mask cut-outs of the small catalogue, made the way the pipeline makes them."""
+    from helpers.cutting import cut
+    from helpers.masking import ReferenceMasker
+
+    ref = ReferenceMasker(table)
+    return {i: cut(Image.open(p).convert("RGB"), ref.mask(Image.open(p), "dress", image_id=i), "square",
+                   margin=0.06, size=256) for i, p in zip(table["image_id"], table["image_path"])}
+
+
+def _hue_shifted(image: Image.Image, degrees: int) -> Image.Image:
+    """The same picture with every non-white pixel's hue turned: only the colour changes."""
+    import cv2
+
+    rgb = np.asarray(image)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + degrees // 2) % 180     # OpenCV hue is 0-179
+    out = np.where(rgb.min(axis=2, keepdims=True) >= embedding.WHITE_LEVEL, rgb, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB))
+    return Image.fromarray(out)
+
+
+def _colour(images) -> np.ndarray:
+    return embedding.colour_histogram(embedding.letterbox_batch(images))
+
+
+def test_colour_part_separates_a_hue_change_the_cnn_barely_sees(embedder, table, garment_cutouts):
+    """Why the colour part exists: a cut-out and the same cut-out in another hue look alike to
+    the ImageNet CNN, but not to the a*b* histogram - while another photo of the same dress,
+    from another shoot with other light, stays close in colour."""
+    rows = table[table["colour"].isin(["red", "pink", "coral", "rust", "mustard", "emerald", "cobalt", "teal"])]
+    shifts = 0
+    for item, views in rows.groupby("item_id"):
+        if views["shoot_id"].nunique() < 2:
+            continue
+        a = views.iloc[0]
+        b = views[views["shoot_id"] != a["shoot_id"]].iloc[0]
+        cut_a, cut_b = garment_cutouts[a["image_id"]], garment_cutouts[b["image_id"]]
+        turned = _hue_shifted(cut_a, 120)
+        col = _colour([cut_a, turned, cut_b])
+        cnn = embedder.cnn_features([cut_a, turned])
+        assert float(col[0] @ col[1]) < 0.5, item                      # another hue: far apart in colour
+        assert float(col[0] @ col[2]) > float(col[0] @ col[1]) + 0.3, item  # same dress, other light: close
+        assert float(cnn[0] @ cnn[1]) > float(col[0] @ col[1]), item   # the CNN alone barely tells them apart
+        full = embedder.embed([cut_a, turned])
+        assert float(full[0] @ full[1]) < float(cnn[0] @ cnn[1]), item  # the embedding now does
+        shifts += 1
+    assert shifts >= 2  # the small catalogue has several such items; the test must have looked at some
+
+
+def test_colour_part_shrugs_off_a_white_balance_cast_and_ignores_white_padding(garment_cutouts):
+    """A shoot's warm or cool light (RGB gains like the generator's strongest) moves the
+    histogram little, and the white around a cut-out is not counted: the same garment on a
+    larger white canvas has the same colour vector."""
+    cuts = list(garment_cutouts.values())[:12]
+    cast_sims = []
+    for image in cuts:
+        rgb = np.asarray(image).astype(np.float32)
+        white = rgb.min(axis=2, keepdims=True) >= embedding.WHITE_LEVEL
+        warm = np.where(white, rgb, np.clip(rgb * np.float32([1.08, 1.015, 0.91]), 0, 254)).astype(np.uint8)
+        padded = Image.new("RGB", (image.width * 2, image.height), (255, 255, 255))
+        padded.paste(image, (image.width // 2, 0))
+        col = _colour([image, Image.fromarray(warm), padded, _hue_shifted(image, 120)])
+        cast_sims.append(float(col[0] @ col[1]))
+        assert cast_sims[-1] > 0.7
+        if float(col[0] @ col[3]) < 0.9:  # a coloured garment (turning a grey one's hue changes nothing)
+            assert cast_sims[-1] > float(col[0] @ col[3])  # a cast moves it less than a hue change
+        assert float(col[0] @ col[2]) > 0.98
+    assert np.mean(cast_sims) > 0.8  # measured: about 0.85 on the small catalogue
+    # all-white input keeps every pixel instead of dividing by zero
+    blank = _colour([Image.new("RGB", (50, 50), (255, 255, 255))])
+    assert np.isfinite(blank).all() and abs(float(np.linalg.norm(blank)) - 1) < 1e-5
+
+
+def test_a_used_embedder_pickles_without_its_session(embedder, table):
+    import pickle
+
+    image = Image.open(table["image_path"][0]).convert("RGB")
+    before = embedder.embed([image])            # the session exists now
+    copy = pickle.loads(pickle.dumps(embedder))  # e.g. sent to a worker process
+    assert copy._session is None and copy.model_id == embedder.model_id and copy.dim == embedder.dim
+    np.testing.assert_allclose(copy.embed([image]), before, atol=1e-6)
 
 
 def test_preprocess_letterboxes_on_white_keeping_the_whole_photo():
@@ -85,7 +173,7 @@ def test_embed_images_caches_by_content_and_records_failures(tmp_path, small_cat
     images.update({"broken": bad, "gone": tmp_path / "missing.jpg"})
 
     run = embed_images(images, embedder, view="full", cache=cache, settings=settings, progress=False)
-    assert run.ids == list(table["image_id"][:6]) and run.vectors.shape == (6, 1280)
+    assert run.ids == list(table["image_id"][:6]) and run.vectors.shape == (6, embedding.LOCAL_DIM)
     assert (run.calls, run.cached) == (6, 0)
     reasons = run.failures.set_index("image_id")["reason"].to_dict()
     assert set(reasons) == {"broken", "gone"}
@@ -173,7 +261,7 @@ def test_one_refused_image_fails_alone_and_the_batch_goes_on(tmp_path, small_cat
 def test_get_embedder_follows_the_backend(tmp_path, small_catalog, monkeypatch):
     local = get_embedder(_settings(tmp_path, small_catalog))
     assert isinstance(local, LocalEmbedder) and isinstance(local, Embedder)
-    assert (local.model_id, local.dim, local.price_per_call) == ("local-effnet-lite0-onnx", 1280, 0.0)
+    assert (local.model_id, local.dim, local.price_per_call) == ("local-effnet-lite0-ab64-onnx", 1344, 0.0)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # boto3 client creation only; no call is made
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     remote = get_embedder(_settings(tmp_path, small_catalog, backend="bedrock", embed_dim=384))
