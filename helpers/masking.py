@@ -111,6 +111,12 @@ SUPPORTED_PROMPTS = ("dress", "top", "skirt", "trousers")
 L_WEIGHT = 0.5    # lightness counts half in colour distances: shading changes it most
 HOLE_SHARE = 0.02  # enclosed holes up to this share of the garment are filled
 POSE_SIDE = 512   # longest side of the image given to the pose model
+# Background seen through gaps (arm-torso, between the legs): a pixel there is background when
+# its hue and saturation are within LOCAL_T of the wall inpainted behind it (at 1/LOCAL_SCALE
+# size) and LOCAL_R times nearer to that than to the garment palette; LOCAL_OPEN px specks are
+# ignored. Chosen on seed 0, checked on seed 7: worst background share 9.2 % -> 3.4 % / 4.8 % -> 2.8 %,
+# mean IoU -0.003 / -0.005 (it also removes a little garment that matches its background).
+LOCAL_T, LOCAL_R, LOCAL_OPEN, LOCAL_SCALE = 8.0, 1.5, 3, 4
 CROP_PAD = 24     # margin kept around the person (more than the widest dilation, 15 px)
 WORK_SIDE = 512  # longest side the masker works at; the mask is resized back (768 px: +0.003 IoU, 35% slower)
 
@@ -322,7 +328,10 @@ class LocalMasker:
        top of the head, shoes at the feet, background in a ring just outside the person, and the
        garment's palette (k-means) in the torso core between shoulders and hips.
     3. *Garment* = person pixels not nearer to skin / hair / shoes / background than to the
-       garment palette, minus the head, keeping the part connected to the torso.
+       garment palette, minus the head, keeping the part connected to the torso. In the gaps
+       between an arm and the torso and between the legs (which segmenters call "person"),
+       pixels the colour of the wall right behind them (inpainted from around the person) are
+       background too.
     4. *Skin-coloured garments* (the garment palette is as close to skin as skin is to itself):
        colour cannot separate them, so geometry decides: the garment is the torso plus the skirt
        down to the hem, where the hem is the row where the silhouette narrows from skirt to
@@ -331,7 +340,7 @@ class LocalMasker:
        hips, "skirt" and "trousers" the part below the waist.
     """
 
-    VERSION = "v4"
+    VERSION = "v5"
     price_per_call = 0.0
     parallel = "processes"
 
@@ -438,6 +447,8 @@ class LocalMasker:
         frame = _person_box(person, CROP_PAD)
         y0, y1, x0, x1 = frame
         full_person, full_rgb = person, rgb
+        # (inpainting looks beyond the box, so it is done on the whole frame first)
+        behind = _background_behind(rgb, person)[y0:y1, x0:x1]
         rgb, person = rgb[y0:y1, x0:x1], person[y0:y1, x0:x1]
         body = body.shifted(x0, y0)
         h, w = rgb.shape[:2]
@@ -496,6 +507,15 @@ class LocalMasker:
         # legs (bg_share > 5 % on 10 of 240 sample images before, 1 after; IoU not lower)
         arm_zone = (yy > body.shoulder_y + 0.1 * bw) & ~legs_zone & ~core
         background |= cand & arm_zone & (d_bg < 14.0) & (d_garm > 1.5 * d_bg)
+        # ... and, in those two gaps, pixels that look like the background right behind them:
+        # the wall inpainted from around the person. The global palette above cannot do this
+        # when the garment is the colour of *some* of the background (mustard on a yellow wall)
+        gaps = cand & (arm_zone | legs_zone)
+        d_local = _chroma_distance(lab, behind, gaps)
+        seen = (gaps & (d_local < LOCAL_T) & (d_garm > LOCAL_R * d_local)).astype(np.uint8)
+        seen = cv2.morphologyEx(seen, cv2.MORPH_OPEN, np.ones((LOCAL_OPEN, LOCAL_OPEN), np.uint8))
+        background |= seen.astype(bool)
+        out["d_local"] = d_local
         head = _disc(shape, body.head, 1.05 * body.head_r)
         garment = cand & ~background & ~hair & ~shoes & ~head
         if skin_like:
@@ -514,13 +534,34 @@ class LocalMasker:
         garment = _select_region(garment, body, region)
         steps = dict(core=core, face=face, skin=skin & cand, hair=hair & cand, shoes=shoes & cand,
                      background=background & cand, head=head, garment=garment)
-        if "zone" in out:
-            steps["zone"] = out["zone"]
+        for key in ("zone", "d_local"):
+            if key in out:
+                steps[key] = out[key]
         out.update({k: _paste(v, frame, full_person.shape) for k, v in steps.items()})
         out.update(skin_ref=skin_ref, hair_ref=hair_ref, garment_ref=garment_ref, bg_ref=bg_ref,
                    shoe_ref=shoe_ref, skin_like=skin_like, body=body.shifted(-x0, -y0),
                    person=full_person, image=full_rgb)
         return out
+
+
+def _background_behind(rgb: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The wall/floor behind the person, (h, w, 2) Lab a* b*: the person region inpainted
+    (OpenCV Telea) from its surroundings at 1/LOCAL_SCALE size. Hue and saturation only: a
+    cast shadow darkens the wall right behind a figure but hardly changes its colour."""
+    h, w = person.shape
+    sw, sh = max(1, w // LOCAL_SCALE), max(1, h // LOCAL_SCALE)
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    hole = cv2.resize(cv2.dilate(person.astype(np.uint8), np.ones((9, 9), np.uint8)), (sw, sh),
+                      interpolation=cv2.INTER_NEAREST)
+    behind = _lab(cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA))
+    return cv2.resize(np.ascontiguousarray(behind[..., 1:]), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _chroma_distance(lab: np.ndarray, behind: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """a*b* distance of each pixel in `where` to the background behind it; inf elsewhere."""
+    da = lab[..., 1] - behind[..., 0]
+    db = lab[..., 2] - behind[..., 1]
+    return np.where(where, np.sqrt(da * da + db * db), np.float32(np.inf))
 
 
 def _person_box(person: np.ndarray, pad: int) -> tuple[int, int, int, int]:

@@ -75,6 +75,24 @@ def test_no_local_mask_is_more_than_a_few_percent_background(local_run, table):
     assert scores["bg_share"].max() <= 0.05, worst
 
 
+def test_background_behind_the_person_is_the_wall_around_it(table):
+    """The gap rule compares a pixel with the wall inpainted behind the person: on a real
+    catalogue photo with the figure painted over in one flat colour, the estimate inside the
+    figure is the colour of the wall next to it, not the paint."""
+    from helpers import masking
+
+    rec = table.iloc[0]
+    rgb = np.asarray(open_image(rec["image_path"]).convert("RGB")).copy()
+    person = _truth(rec["person_mask_path"])
+    wall = masking._lab(rgb)[..., 1:][~person].mean(axis=0)
+    rgb[person] = (0, 200, 0)  # a bright green figure: nothing like any wall
+    behind = masking._background_behind(rgb, person)
+    inside = behind[person]
+    assert np.abs(inside.mean(axis=0) - wall).max() < 12.0
+    green = masking._lab(np.array([[[0, 200, 0]]], np.uint8))[0, 0, 1:]
+    assert np.linalg.norm(inside - green, axis=1).min() > 40.0
+
+
 def test_working_in_the_person_box_changes_no_mask(table, monkeypatch):
     """The masker works in the person's bounding box for speed; with a box as big as the
     frame the masks must be the same, pixel for pixel."""
