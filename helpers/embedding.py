@@ -68,6 +68,7 @@ LOCAL_DIM = CNN_DIM + COLOUR_DIM
 # the smallest weight on the plateau, so the CNN's shape and pattern still carry 70 %.
 COLOUR_WEIGHT = 0.3
 COLOUR_AB_RANGE = (-64.0, 64.0)       # a*, b* span of the bins (OpenCV 8-bit Lab, offset removed)
+COLOUR_STRIDE = 2                     # the histogram counts every 2nd pixel of every 2nd row
 WHITE_LEVEL = 250                     # a pixel with every channel >= this is background (cut-out padding)
 INPUT_SIZE = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -109,7 +110,7 @@ def _normalise(batch: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def colour_histogram(batch: np.ndarray, bins: int = COLOUR_BINS) -> np.ndarray:
+def colour_histogram(batch: np.ndarray, bins: int = COLOUR_BINS, stride: int = COLOUR_STRIDE) -> np.ndarray:
     """uint8 NHWC batch -> (n, bins*bins) float32: a soft a*b* histogram of the non-white pixels.
 
     Why: ImageNet CNN features barely tell a pink dress from an ivory one of the same cut
@@ -121,9 +122,12 @@ def colour_histogram(batch: np.ndarray, bins: int = COLOUR_BINS) -> np.ndarray:
     cut-out (or the letterbox), not the garment. An all-white image keeps every pixel.
     The square root of the normalised histogram makes the cosine of two of them the
     Bhattacharyya coefficient, a standard overlap of two distributions; rows are unit length.
+    Every `stride`-th pixel of every `stride`-th row is counted: a histogram is a statistic
+    over pixels, and a quarter of them estimates it as well at a quarter of the cost.
     """
     import cv2
 
+    batch = np.ascontiguousarray(batch[:, ::stride, ::stride])
     n, h, w, _ = batch.shape
     lab = cv2.cvtColor(batch.reshape(n * h, w, 3), cv2.COLOR_RGB2LAB).reshape(n, h * w, 3)
     keep = (batch.reshape(n, h * w, 3).min(axis=2) < WHITE_LEVEL).astype(np.float32)
@@ -360,7 +364,7 @@ def vector_key(source: ImageSource, embedder: Embedder, view: str) -> str:
     params: dict[str, Any] = {"dim": int(embedder.dim), "view": view}
     if isinstance(embedder, LocalEmbedder):
         params.update(input=INPUT_SIZE, frame="letterbox-white", colour_weight=COLOUR_WEIGHT,
-                      white=WHITE_LEVEL, ab_range=list(COLOUR_AB_RANGE))
+                      white=WHITE_LEVEL, ab_range=list(COLOUR_AB_RANGE), colour_stride=COLOUR_STRIDE)
     if isinstance(source, Image.Image):
         params.update(pixels=source.mode, size=list(source.size))
         data = source.tobytes()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import metrics, pipeline
+from helpers import embedding, metrics, pipeline
 from helpers.settings import load_settings
 
 MASKER = "local"  # the offline default: what `make run` uses
@@ -34,7 +34,7 @@ def test_metrics_json_schema(first_run):
     result, doc = first_run
     assert doc["catalog"] == {"images": 48, "items": 12, "skipped": 0, "evaluated_images": 48,
                               "path": str(result.settings.catalog)}
-    assert doc["backend"] == "local" and doc["embedder"] == result.embedder_id and doc["dim"] == 1280
+    assert doc["backend"] == "local" and doc["embedder"] == result.embedder_id and doc["dim"] == embedding.LOCAL_DIM
     assert set(doc["conditions"]) == {"full", "garment", "garment_reference"}
     for name, m in doc["conditions"].items():
         assert M_KEYS <= set(m), name
