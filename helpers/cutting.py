@@ -28,7 +28,7 @@ from helpers.masking import MaskError
 FORMS = ("white", "rgba", "square")
 MIN_GARMENT_FRACTION = 0.002  # below 0.2 % of the image the "garment" is noise, not a garment
 MIN_GARMENT_PIXELS = 64
-CUT_VERSION = "cut-v1"  # part of every cache key: bump when the cutting code changes results
+CUT_VERSION = "cut-v2"  # part of every cache key: bump when the cutting code changes results
 
 
 class NoGarment(MaskError):
@@ -137,14 +137,18 @@ def square_crop(image: Image.Image, mask: np.ndarray, *, margin: float = 0.06,
         # a hard (0/1) alpha: pick pixel or white in uint8, the very same bytes as the blend below
         canvas = np.full((side, side, 3), 255, dtype=np.uint8)
         rgb = np.asarray(crop.convert("RGB"))
-        canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = np.where(a if hard else a > 0.5, rgb, np.uint8(255))
+        keep = (a[..., 0] if hard else a[..., 0] > 0.5).astype(np.uint8)
+        canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = cv2.copyTo(rgb, keep, np.full_like(rgb, 255))
         out = Image.fromarray(canvas, "RGB")
     else:
         canvas = np.full((side, side, 3), 255.0, dtype=np.float32)
         canvas[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0] = _rgb(crop) * a + 255.0 * (1.0 - a)
         out = Image.fromarray(np.rint(canvas).astype(np.uint8), "RGB")
     if size is not None and out.size != (size, size):
-        out = out.resize((size, size), Image.Resampling.LANCZOS)
+        # area averaging: the antialiased filter for shrinking, ~10x faster than Lanczos here
+        # (this runs once per image in every cold pipeline run; upscaling small crops is cubic)
+        interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+        out = Image.fromarray(cv2.resize(np.asarray(out), (size, size), interpolation=interp), "RGB")
     return out
 
 
