@@ -335,9 +335,38 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
     if "shoot_id" in table.columns:
         out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
     out["by_attribute"] = {a: _records(f) for a, f in breakdowns(result).items()}
+    out["cnn_only"] = cnn_only(result, rounds=rounds, seed=seed)
     out["chroma_check"] = result.index or None
     out["timings_s"] = dict(result.timings_s, evaluate=round(time.perf_counter() - t0, 3))
     return _clean(out)
+
+
+def cnn_only(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
+             seed: int = metrics.BOOTSTRAP_SEED) -> dict[str, Any] | None:
+    """The same evaluation with the offline embedder's CNN part alone (no colour histogram).
+
+    Why report it: the colour histogram makes garment search find the right colour twin, and
+    it makes whole-photo search worse, because a photo's colours are mostly its background.
+    So the garment - full gap with colour is partly the colour part's doing; this ablation
+    shows the gap without it (the CNN part is the vector's first CNN_DIM numbers: see
+    `helpers.embedding.combine`), so nobody has to take the bigger number on trust.
+    None for other embedders (Titan has no separable part)."""
+    from helpers.embedding import CNN_DIM, LOCAL_MODEL_ID
+
+    if result.embedder_id != LOCAL_MODEL_ID:
+        return None
+    ids = result.common_ids()
+    items = result.table.set_index(result.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str).to_numpy()
+    res = {c: metrics.evaluate_retrieval(result.vectors(c, ids)[:, :CNN_DIM], items, ids) for c in result.conditions}
+    g_hit, f_hit = metrics.aligned(res["garment"], res["full"], "hit@1")
+    out: dict[str, Any] = {"dim": CNN_DIM, "conditions": {c: r.summary() for c, r in res.items()}}
+    delta = metrics.paired_bootstrap(g_hit, f_hit, rounds=rounds, seed=seed)
+    out["delta_recall@1"] = {"value": delta["value"], "ci95": delta["ci95"]}
+    if "garment_reference" in res:
+        r_hit, g_hit2 = metrics.aligned(res["garment_reference"], res["garment"], "hit@1")
+        d = metrics.paired_bootstrap(r_hit, g_hit2, rounds=rounds, seed=seed)
+        out["delta_recall@1_reference_vs_garment"] = {"value": d["value"], "ci95": d["ci95"]}
+    return out
 
 
 def mask_iou_summary(result: PipelineResult) -> dict[str, float] | None:

@@ -100,6 +100,28 @@ def test_cold_run_embeds_in_the_mask_workers(first_run):
     np.testing.assert_allclose(np.stack([garment[i] for i in ids]), here_garment, atol=1e-5)
 
 
+def test_cnn_only_ablation_is_the_cnn_features_alone(first_run):
+    """metrics.json's `cnn_only` block must be what the CNN part of the embedder gives on its
+    own: recompute the full-photo condition from `cnn_features` and compare."""
+    from PIL import Image
+
+    from helpers.embedding import get_embedder
+
+    result, doc = first_run
+    block = doc["cnn_only"]
+    assert block["dim"] == embedding.CNN_DIM < doc["dim"]
+    assert set(block["conditions"]) == {"full", "garment", "garment_reference"}
+    ids = result.common_ids()
+    paths = result.table.set_index("image_id").loc[ids, "image_path"]
+    cnn = get_embedder(result.settings).cnn_features([Image.open(p).convert("RGB") for p in paths])
+    items = result.table.set_index("image_id").loc[ids, "item_id"].to_numpy()
+    again = metrics.evaluate_retrieval(cnn, items, ids).summary()
+    for key in ("recall@1", "recall@5", "map"):
+        assert block["conditions"]["full"][key] == pytest.approx(again[key], abs=1e-9), key
+    lo, hi = block["delta_recall@1"]["ci95"]
+    assert lo <= block["delta_recall@1"]["value"] <= hi
+
+
 def test_rerun_is_served_from_the_cache(first_run, module_env):
     _, doc = first_run
     settings = load_settings(backend="local", masker=MASKER, **module_env)
