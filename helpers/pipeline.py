@@ -545,6 +545,23 @@ def summary_table(doc: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T[cols]
 
 
+def colour_ablation_table(doc: dict[str, Any]) -> pd.DataFrame | None:
+    """Recall@1 and mAP of every condition with the whole embedding and with its CNN part
+    alone, plus the two headline differences (garment - full, reference - garment)."""
+    block = doc.get("cnn_only")
+    if not block:
+        return None
+    rows = {}
+    for name, conds, top in (("CNN + colour", doc["conditions"], doc),
+                             ("CNN only", block["conditions"], block)):
+        row = {f"{m} {c}": (conds.get(c) or {}).get(m) for m in ("recall@1", "map") for c in conds}
+        row["garment - full (R@1)"] = top["delta_recall@1"]["value"]
+        ref = top.get("delta_recall@1_reference_vs_garment")
+        row["reference - garment (R@1)"] = ref["value"] if ref else None
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers run",
                                      description="Run the whole pipeline (load, mask, cut, embed, index, "

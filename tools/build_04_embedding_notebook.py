@@ -24,8 +24,11 @@ cells = [
 An image model turns a picture into a list of numbers, a **vector**. The network used offline here,
 EfficientNet-Lite0, was trained to tell the 1,000 ImageNet classes apart; the layer just before its
 answer describes what it sees (colours, textures, edges, shapes) as 1,280 numbers. We average that
-layer over the picture and scale the vector to length 1. Then the dot product of two vectors is their
-**cosine similarity**: 1 means "the same as far as the model can tell", values near 0 mean unrelated.
+layer over the picture and scale the vector to length 1. Such a network has a weak sense of hue (a pink and
+an ivory dress of the same cut look alike to it), so the offline embedder appends 64 more numbers: a
+histogram of the picture's colours without their lightness (near-white padding left out), weighted 30 %.
+That makes 1,344 numbers. The dot product of two vectors is their **cosine similarity**: 1 means "the same
+as far as the model can tell", values near 0 mean unrelated.
 
 The model does not know what we care about. If the whole photo goes in, the backdrop, the light and
 the model's pose are part of the vector as much as the dress. That is the problem this workbook measures.
@@ -135,7 +138,7 @@ properly with confidence intervals.
 
 ## Seeing the two spaces
 
-A 1,280-number vector cannot be drawn, but a **PCA** projection (scikit-learn) keeps the two directions
+A 1,344-number vector cannot be drawn, but a **PCA** projection (scikit-learn) keeps the two directions
 in which the vectors differ most. Each dot is one catalogue image. In the left column the eight items
 with the most photos are coloured (dots of one colour are photos of one dress); in the right column the
 eight largest **shoots** (dots of one colour were photographed in the same session). Every other image

@@ -59,7 +59,7 @@ CONTENT = {
     "04_embedding": {
         "learned": [
             "an embedding turns an image into a fixed-length vector; similar images get vectors with a high cosine",
-            "the local embedder is EfficientNet-Lite0 run by ONNX Runtime (1280 numbers); Bedrock's is Titan Multimodal (256-1024)",
+            "the local embedder is EfficientNet-Lite0 run by ONNX Runtime (1280 numbers) plus a 64-bin colour histogram; Bedrock's is Titan Multimodal (256-1024)",
             "vectors are cached by content, so a second run makes no model calls",
             "in the 2-D maps, full-photo vectors group by shoot while cut-out vectors group by item",
         ],
