@@ -73,7 +73,10 @@ default is a masker that runs here, from models that come with their weights ins
    crown, shoes at the feet, background just outside the person, and the garment's palette in the
    **torso core** between shoulders and hips (k-means, so patterns keep all their colours).
 3. **Garment** = person pixels not closer to skin, hair, shoes or background than to the garment
-   palette, minus the head, keeping what is connected to the torso.
+   palette, minus the head, keeping what is connected to the torso. In the gaps between an arm and the
+   torso and between the legs, which segmenters call "person", a pixel is background when its colour
+   matches the wall *right behind it* (the person inpainted away from the photo): a mustard dress on a
+   yellow wall matches the wall's colours in general, but not the wall behind each pixel.
 4. **Prompt:** "dress" keeps neckline to hem; "top" above the waist; "skirt"/"trousers" below it."""),
     code("""local = masking.LocalMasker()
 print(local, "| supported prompts:", masking.SUPPORTED_PROMPTS)
@@ -157,8 +160,8 @@ for _, rec in scores.nsmallest(5, "iou").iterrows():
     md("""Each line says what went wrong, computed from the numbers, not typed by hand. Missed garment (blue)
 usually means a part of the dress whose colour the torso core did not contain and that looked like
 skin or background (a shaded hem, a second block colour), or a skin-toned dress where the hem was
-guessed too high. Extra pixels (red) are usually background the person mask bridged between the legs,
-or arms that crossed the dress. The next notebook, `03_cutting`, turns these masks into cut-outs;
+guessed too high. Extra pixels (red) are usually background the person mask bridged between the legs
+or between an arm and the torso that the wall-behind test could not separate, or arms that crossed the dress. The next notebook, `03_cutting`, turns these masks into cut-outs;
 `06_metrics` measures how much mask quality matters for search, with the reference masks as the upper bound."""),
 ]
 
