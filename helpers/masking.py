@@ -515,7 +515,6 @@ class LocalMasker:
         seen = (gaps & (d_local < LOCAL_T) & (d_garm > LOCAL_R * d_local)).astype(np.uint8)
         seen = cv2.morphologyEx(seen, cv2.MORPH_OPEN, np.ones((LOCAL_OPEN, LOCAL_OPEN), np.uint8))
         background |= seen.astype(bool)
-        out["d_local"] = d_local
         head = _disc(shape, body.head, 1.05 * body.head_r)
         garment = cand & ~background & ~hair & ~shoes & ~head
         if skin_like:
@@ -534,9 +533,8 @@ class LocalMasker:
         garment = _select_region(garment, body, region)
         steps = dict(core=core, face=face, skin=skin & cand, hair=hair & cand, shoes=shoes & cand,
                      background=background & cand, head=head, garment=garment)
-        for key in ("zone", "d_local"):
-            if key in out:
-                steps[key] = out[key]
+        if "zone" in out:
+            steps["zone"] = out["zone"]
         out.update({k: _paste(v, frame, full_person.shape) for k, v in steps.items()})
         out.update(skin_ref=skin_ref, hair_ref=hair_ref, garment_ref=garment_ref, bg_ref=bg_ref,
                    shoe_ref=shoe_ref, skin_like=skin_like, body=body.shifted(-x0, -y0),

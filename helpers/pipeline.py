@@ -83,14 +83,19 @@ class PipelineResult:
     def retrievals(self) -> dict[str, metrics.Retrieval]:
         """Leave-one-out retrieval of every condition over the common images (computed once)."""
         if self._retrievals is None:
-            ids = self.common_ids()
-            if len(ids) < 2:
-                raise ValueError(f"only {len(ids)} of {len(self.table)} images have a vector in every "
-                                 f"condition, too few to evaluate. {self.failure_summary()}")
-            items = self.table.set_index(self.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str)
-            self._retrievals = {c: metrics.evaluate_retrieval(self.vectors(c, ids), items.to_numpy(), ids)
-                                for c in self.conditions}
+            self._retrievals = self.retrieve()
         return self._retrievals
+
+    def retrieve(self, dims: int | None = None) -> dict[str, metrics.Retrieval]:
+        """Leave-one-out retrieval of every condition over the common images, from the first
+        `dims` numbers of each vector (all of them by default; see `cnn_only`)."""
+        ids = self.common_ids()
+        if len(ids) < 2:
+            raise ValueError(f"only {len(ids)} of {len(self.table)} images have a vector in every "
+                             f"condition, too few to evaluate. {self.failure_summary()}")
+        items = self.table.set_index(self.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str)
+        return {c: metrics.evaluate_retrieval(self.vectors(c, ids)[:, :dims], items.to_numpy(), ids)
+                for c in self.conditions}
 
     def failure_summary(self) -> str:
         """What went wrong, most common reason first, with one message each (what to do)."""
@@ -209,8 +214,8 @@ class AfterMask:
         if self.embedder is not None and hasattr(self.embedder, "threads"):
             import copy
 
-            emb = copy.copy(self.embedder)  # the caller's embedder keeps its own session and threads
-            emb.threads, emb._session = 1, None
+            emb = copy.copy(self.embedder)  # (pickles without its session); the caller's keeps 2 threads
+            emb.threads = 1
             state["embedder"] = emb
         return state
 
@@ -229,7 +234,7 @@ class AfterMask:
             todo.append((vector_key(garment, self.embedder, "garment"), garment))
         todo = [(key, img) for key, img in todo if not cache.has("vectors", key, ".npy")]
         if todo:
-            vectors = self.embedder.embed([img.convert("RGB") for _, img in todo])
+            vectors = self.embedder.embed([img for _, img in todo])
             for (key, _), vec in zip(todo, vectors):
                 cache.put_array("vectors", key, vec)
 
@@ -308,9 +313,7 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
     for c, r in res.items():
         conditions[c] = r.summary()
         conditions[c]["failed_images"] = int(len(result.embeddings[c].failures))
-    g_hit, f_hit = metrics.aligned(res["garment"], res["full"], "hit@1")
     g_ap, f_ap = metrics.aligned(res["garment"], res["full"], "ap")
-    delta = metrics.paired_bootstrap(g_hit, f_hit, rounds=rounds, seed=seed)
     out: dict[str, Any] = {
         "catalog": {"images": int(len(table)), "items": int(table["item_id"].nunique()),
                     "skipped": int(len(result.skipped)), "evaluated_images": len(result.common_ids()),
@@ -320,17 +323,15 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
         "embedder": result.embedder_id,
         "dim": result.dim,
         "conditions": conditions,
-        "delta_recall@1": {"value": delta["value"], "ci95": delta["ci95"], "rounds": rounds, "seed": seed},
+        "delta_recall@1": {**_delta_recall1(res, "garment", "full", rounds, seed), "rounds": rounds, "seed": seed},
         "wilcoxon_p_ap": metrics.wilcoxon_p(g_ap, f_ap),
         "mask_iou": None,
         "seed_statistic": {c: metrics.seed_statistic(r) for c, r in res.items()},
         "seed_statistic_by_outcome": {c: metrics.seed_statistic_by_outcome(r) for c, r in res.items()},
     }
     if "garment_reference" in res:
-        r_hit, g_hit2 = metrics.aligned(res["garment_reference"], res["garment"], "hit@1")
-        out["delta_recall@1_reference_vs_garment"] = {
-            k: v for k, v in metrics.paired_bootstrap(r_hit, g_hit2, rounds=rounds, seed=seed).items()
-            if k in ("value", "ci95")}
+        out["delta_recall@1_reference_vs_garment"] = _delta_recall1(res, "garment_reference", "garment",
+                                                                    rounds, seed)
         out["mask_iou"] = mask_iou_summary(result)
     if "shoot_id" in table.columns:
         out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
@@ -355,18 +356,20 @@ def cnn_only(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
 
     if result.embedder_id != LOCAL_MODEL_ID:
         return None
-    ids = result.common_ids()
-    items = result.table.set_index(result.table["image_id"].astype(str)).loc[ids, "item_id"].astype(str).to_numpy()
-    res = {c: metrics.evaluate_retrieval(result.vectors(c, ids)[:, :CNN_DIM], items, ids) for c in result.conditions}
-    g_hit, f_hit = metrics.aligned(res["garment"], res["full"], "hit@1")
-    out: dict[str, Any] = {"dim": CNN_DIM, "conditions": {c: r.summary() for c, r in res.items()}}
-    delta = metrics.paired_bootstrap(g_hit, f_hit, rounds=rounds, seed=seed)
-    out["delta_recall@1"] = {"value": delta["value"], "ci95": delta["ci95"]}
+    res = result.retrieve(CNN_DIM)
+    out: dict[str, Any] = {"dim": CNN_DIM, "conditions": {c: r.summary() for c, r in res.items()},
+                           "delta_recall@1": _delta_recall1(res, "garment", "full", rounds, seed)}
     if "garment_reference" in res:
-        r_hit, g_hit2 = metrics.aligned(res["garment_reference"], res["garment"], "hit@1")
-        d = metrics.paired_bootstrap(r_hit, g_hit2, rounds=rounds, seed=seed)
-        out["delta_recall@1_reference_vs_garment"] = {"value": d["value"], "ci95": d["ci95"]}
+        out["delta_recall@1_reference_vs_garment"] = _delta_recall1(res, "garment_reference", "garment",
+                                                                    rounds, seed)
     return out
+
+
+def _delta_recall1(res: dict[str, metrics.Retrieval], a: str, b: str, rounds: int, seed: int) -> dict[str, Any]:
+    """Recall@1 of condition `a` minus `b` on the same queries, with its paired-bootstrap CI."""
+    hit_a, hit_b = metrics.aligned(res[a], res[b], "hit@1")
+    d = metrics.paired_bootstrap(hit_a, hit_b, rounds=rounds, seed=seed)
+    return {"value": d["value"], "ci95": d["ci95"]}
 
 
 def mask_iou_summary(result: PipelineResult) -> dict[str, float] | None:
