@@ -181,7 +181,7 @@ def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int,
         key = _validated_key(path, max_pixels, max_bytes) if cache is not None else None
         if key is None or not cache.has("validated", key, ".json"):
             try:
-                open_image(Path(path), max_pixels=max_pixels, max_bytes=max_bytes).close()
+                open_image(Path(path), max_pixels=max_pixels, max_bytes=max_bytes, draft=True).close()
             except ImageError as exc:
                 skipped.append({"path": path, "reason": exc.reason, "message": exc.message})
                 continue

@@ -345,9 +345,11 @@ class LocalMasker:
     parallel = "processes"
 
     def __init__(self) -> None:
-        import mediapipe
+        from importlib.metadata import version
 
-        self.model_id = f"local-mediapipe-{mediapipe.__version__}-{self.VERSION}"
+        # the version from the package metadata: importing mediapipe here would cost the main
+        # process half a second that only the mask workers need
+        self.model_id = f"local-mediapipe-{version('mediapipe')}-{self.VERSION}"
         self.cache_params = {"algo": self.VERSION}
         self._pose = None
         self._selfie = None

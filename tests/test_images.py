@@ -56,6 +56,15 @@ def test_bad_files_are_refused_with_a_reason_and_a_friendly_message(tmp_path, ph
     with pytest.raises(ImageError) as err2:
         open_image(bad.read_bytes(), max_pixels=10**12)  # same verdict for uploaded bytes
     assert err2.value.reason == reason
+    with pytest.raises(ImageError) as err3:
+        open_image(bad, max_pixels=10**12, draft=True)  # the catalogue's quicker check: same verdict
+    assert err3.value.reason == reason
+
+
+def test_draft_check_reads_a_good_jpeg_at_an_eighth_of_its_size(photo):
+    small = open_image(photo, draft=True)
+    assert small.mode == "RGB" and small.size == (64, 96)
+    assert open_image(photo).size == (512, 768)  # without draft: every pixel
 
 
 def test_pillow_bomb_limit_is_set_deliberately():
