@@ -33,6 +33,7 @@ SOURCES: list[tuple[str, str]] = [
     ("helpers.embedding", "bench_embedding"),
     ("helpers.index", "bench_index"),
     ("helpers.pipeline", "bench_pipeline"),
+    ("helpers.pipeline", "bench_pipeline_budget"),
     ("helpers.app", "bench_app"),
 ]
 

@@ -638,3 +638,96 @@ def bench_pipeline(catalog: Path | str | None = None, repeats: int = 3, quick: b
             "pipeline_cached_speedup": round(cold_s / warm_s, 1),
             **{f"pipeline_cold_{step}_s": round(float(np.median([c.timings_s[step] for c in colds])), 2)
                for step in steps if step in colds[0].timings_s}}
+
+
+class _TimedMethod:
+    """A stand-in for a model object that adds the time of one method's calls to `clock[label]`
+    (everything else passes through): how `bench_pipeline_budget` splits a worker's time."""
+
+    def __init__(self, target: Any, method: str, clock: dict[str, float], label: str):
+        self._target, self._method, self._clock, self._label = target, method, clock, label
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if name != self._method:
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self._clock[self._label] += time.perf_counter() - start
+
+        return timed
+
+
+def bench_pipeline_budget(catalog: Path | str | None = None, images: int = 240) -> dict[str, float]:
+    """Where one cold image's time goes on one core, and the images/s that allows on
+    `settings.workers` cores with no start-up and no contention: the ceiling the cold pipeline
+    figure is measured against.
+
+    Why: a mask worker does everything for one image in a row (decode, pose, selfie
+    segmentation, the masker's own array work, cut-out, two ONNX embeddings, cache writes), so
+    the cold rate can never beat workers / (time per image). This runs exactly that sequence
+    (`_open_and_mask` + `AfterMask`) in this process on one thread, on the first `images`
+    catalogue photos (240: the images the cold pipeline figure runs), in a private temporary cache, and reports the mean milliseconds per step
+    (means, not medians: throughput is set by the average image, and the steps add up to the total).
+    """
+    import collections
+    import tempfile
+
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    from helpers.embedding import LocalEmbedder, export_onnx
+    from helpers.masking import LocalMasker, _open_and_mask
+
+    settings = load_settings(backend="local", masker="local")
+    catalog = Path(catalog) if catalog else settings.catalog
+    from helpers.catalog import load_catalog
+
+    table = load_catalog(catalog, settings, validate=False).table.head(int(images))
+    if table.empty:
+        raise FileNotFoundError(f"no catalogue at {catalog}: run `python -m helpers sample` first")
+    threads = cv2.getNumThreads()
+    steps: dict[str, list[float]] = collections.defaultdict(list)
+    try:
+        cv2.setNumThreads(1)
+        with tempfile.TemporaryDirectory(prefix="bench-budget-") as tmp, threadpool_limits(1):
+            embedder = LocalEmbedder(tmp, threads=1)
+            export_onnx(tmp)
+            masker = LocalMasker()
+            after = AfterMask(tmp, embedder)
+            clock: dict[str, float] = collections.defaultdict(float)
+            pose, selfie = masker._models()
+            masker._pose = _TimedMethod(pose, "process", clock, "pose")
+            masker._selfie = _TimedMethod(selfie, "process", clock, "selfie")
+            embedder._session = _TimedMethod(embedder.session, "run", clock, "onnx")
+            warm = Path(table["image_path"].iloc[0]).read_bytes()  # first call: lazy imports
+            after("warm-up", warm, *_open_and_mask(masker, "warm-up", warm, "dress", settings))
+            for image_id, path in table[["image_id", "image_path"]].itertuples(index=False):
+                data = Path(path).read_bytes()
+                clock.clear()
+                t0 = time.perf_counter()
+                try:
+                    image, mask = _open_and_mask(masker, str(image_id), data, "dress", settings)
+                except Exception:  # noqa: BLE001 - an image without a garment is not timed
+                    continue
+                t1 = time.perf_counter()
+                after(str(image_id), data, image, mask)
+                t2 = time.perf_counter()
+                steps["pose"].append(clock["pose"])
+                steps["selfie"].append(clock["selfie"])
+                steps["decode_and_mask_rest"].append(t1 - t0 - clock["pose"] - clock["selfie"])
+                steps["onnx"].append(clock["onnx"])
+                steps["cut_embed_rest"].append(t2 - t1 - clock["onnx"])
+                steps["total"].append(t2 - t0)
+    finally:
+        cv2.setNumThreads(threads)
+    ms = {name: round(1000 * float(np.mean(v)), 2) for name, v in steps.items()}
+    workers = max(1, int(settings.workers))
+    return {"budget_images": len(steps["total"]),
+            **{f"budget_{name}_ms": value for name, value in ms.items()},
+            "budget_workers": workers,
+            "budget_ceiling_images_per_s": round(workers * 1000 / ms["total"], 1)}

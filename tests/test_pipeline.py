@@ -245,3 +245,17 @@ def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, 
     assert doc["catalog"]["images"] == 48 and doc["catalog"]["evaluated_images"] == 47
     assert doc["conditions"]["garment"]["failed_images"] == 1
     assert doc["conditions"]["full"]["queries"] + doc["conditions"]["full"]["excluded_queries"] == 47
+
+
+def test_pipeline_budget_splits_one_image_into_steps_that_add_up(small_catalog):
+    import cv2
+
+    threads = cv2.getNumThreads()
+    figures = pipeline.bench_pipeline_budget(small_catalog, images=4)
+    assert figures["budget_images"] == 4
+    parts = ("pose", "selfie", "decode_and_mask_rest", "onnx", "cut_embed_rest")
+    assert all(figures[f"budget_{p}_ms"] > 0 for p in parts)  # every step ran and was timed
+    assert abs(sum(figures[f"budget_{p}_ms"] for p in parts) - figures["budget_total_ms"]) < 0.05
+    assert figures["budget_ceiling_images_per_s"] == round(figures["budget_workers"] * 1000
+                                                           / figures["budget_total_ms"], 1)
+    assert cv2.getNumThreads() == threads  # the one-thread setting does not leak into the caller
