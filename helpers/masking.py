@@ -957,26 +957,48 @@ def _prestart_pool() -> None:
         forkserver.ensure_running()
 
 
+class WorkersFailed(RuntimeError):
+    """The mask worker processes stopped before the batch was done (masks made so far are cached)."""
+
+
+def _worker_chunk(tasks: list[tuple[str, str, bytes, str]]) -> list[tuple[str, bytes | None, tuple[str, str] | None]]:
+    return [_worker_task(task) for task in tasks]
+
+
 def _run_processes(masker, todo, settings, store, failures, bar, after=None) -> int:
+    """Mask `todo` in worker processes, two images per task, results as they finish.
+
+    A `concurrent.futures` pool, not `multiprocessing.Pool`: when a worker dies (most often
+    because it re-ran a script that starts the workbook without an `if __name__ ==
+    "__main__":` guard) it reports a broken pool instead of starting new workers for ever."""
     import pickle
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     keys = {t[0]: t[1] for t in todo}
     workers = min(settings.workers, len(todo))
     calls = 0
-    pool = _pool_context().Pool(workers, initializer=_worker_init,
-                                initargs=(pickle.dumps(masker), settings, after))
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init,
+                               initargs=(pickle.dumps(masker), settings, after))
     try:
-        for image_id, png, err in pool.imap_unordered(_worker_task, todo, chunksize=2):
-            calls += 1
-            if err is not None:
-                failures.append(_fail(image_id, *err))
-            else:
-                store(image_id, keys[image_id], png, None)
-            bar.update(1)
-        pool.close()
+        futures = [pool.submit(_worker_chunk, todo[i:i + 2]) for i in range(0, len(todo), 2)]
+        for future in as_completed(futures):
+            for image_id, png, err in future.result():
+                calls += 1
+                if err is not None:
+                    failures.append(_fail(image_id, *err))
+                else:
+                    store(image_id, keys[image_id], png, None)
+                bar.update(1)
+    except BrokenProcessPool:
+        raise WorkersFailed(
+            f"the mask worker processes stopped after {calls} of {len(todo)} images (those are cached; a "
+            "re-run resumes). If you started this from a Python script, put the call under "
+            "`if __name__ == \"__main__\":` - each worker imports your script, and an unguarded call starts "
+            "the workbook again inside it. A script read from stdin cannot be imported: save it to a file. "
+            "Or set WORKBOOK_WORKERS=1 to mask in this process.") from None
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
     return calls
 
 

@@ -244,3 +244,38 @@ def test_notebook_02_runs_offline_and_reports_mask_quality(workbook_env, tmp_pat
     rec = read_records(out)
     assert rec["masks"] == 48 and rec["second_run_calls"] == 0
     assert rec["mean_iou"] >= 0.8 and rec["median_iou"] >= 0.85
+
+
+SCRIPT = """
+from helpers.catalog import load_catalog
+from helpers.masking import mask_catalog
+from helpers.settings import load_settings
+
+def main():
+    settings = load_settings(backend="local", masker="local", workers=2)
+    run = mask_catalog(load_catalog(settings.catalog, settings).table.head(4), settings, progress=False)
+    print("masks", len(run.masks))
+"""
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_script_without_a_main_guard_gets_a_clear_error_not_a_hang(tmp_path, workbook_env, guarded):
+    """Each mask worker imports the user's script; an unguarded call used to restart broken
+    workers for ever. Now the guarded script masks, and the unguarded one stops with advice."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.settings import PROJECT_ROOT
+
+    script = tmp_path / "my_script.py"
+    script.write_text(SCRIPT + ('\nif __name__ == "__main__":\n    main()\n' if guarded else "\nmain()\n"))
+    env = {**os.environ, **workbook_env, "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    if guarded:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "masks 4" in proc.stdout
+    else:
+        assert proc.returncode != 0
+        assert "WorkersFailed" in proc.stderr and 'if __name__ == "__main__":' in proc.stderr
