@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -1025,9 +1026,16 @@ def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                for row in pool.map(render_image, jobs, chunksize=4):
-                    rows.append(row)
-                    bar.update()
+                try:
+                    for row in pool.map(render_image, jobs, chunksize=4):
+                        rows.append(row)
+                        bar.update()
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        "the drawing processes stopped before the catalogue was done (nothing was written). "
+                        "From a Python script, call generate_catalog under `if __name__ == \"__main__\":` "
+                        "(each process imports the script, so an unguarded call runs again inside it), or "
+                        "pass workers=1.") from None
         bar.close()
         table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
         table.to_csv(tmp / MANIFEST, index=False, lineterminator="\n")

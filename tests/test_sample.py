@@ -158,3 +158,22 @@ def test_cli_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path, capsys):
     assert "not a generated catalogue" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         sample.main(["--out", str(tmp_path / "x"), "--size", "big"])
+
+
+def test_an_unguarded_script_gets_advice_not_a_bare_broken_pool(tmp_path):
+    """Each drawing process imports the caller's script; without a __main__ guard it runs the
+    generation again inside every process, which Python refuses. The error says what to do."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.settings import PROJECT_ROOT
+
+    script = tmp_path / "make_sample.py"
+    script.write_text("from helpers.sample import generate_catalog\n"
+                      f"generate_catalog({str(tmp_path / 'cat')!r}, items=2, views=2, workers=2, progress=False)\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr and "workers=1" in proc.stderr
+    assert not (tmp_path / "cat").exists()  # nothing half-written
