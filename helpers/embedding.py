@@ -26,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -276,21 +276,11 @@ class LocalEmbedder:
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, 1344) float32, L2-normalised: CNN features and colour histogram, see `combine`."""
-        if len(images) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            batch = letterbox_batch(images[start:start + self.batch_size])
-            cnn = self.session.run(None, {"x": _normalise(batch)})[0]
-            out.append(combine(cnn, colour_histogram(batch)))
-        return np.concatenate(out)
+        return self._batched(images, self._onnx)
 
     def cnn_features(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, 1280) L2-normalised ONNX CNN features alone: the part `embed_torch` must match."""
-        if len(images) == 0:
-            return np.zeros((0, CNN_DIM), dtype=np.float32)
-        return _l2_normalise(np.concatenate([self.session.run(None, {"x": preprocess(images[s:s + self.batch_size])})[0]
-                                             for s in range(0, len(images), self.batch_size)]))
+        return self._batched(images, self._onnx, cnn_only=True)
 
     def embed_torch(self, images: Sequence[Image.Image], *, cnn_only: bool = False) -> np.ndarray:
         """What `embed` returns, with the CNN run by eager torch: the reference the ONNX export
@@ -300,12 +290,23 @@ class LocalEmbedder:
 
         if self._torch is None:
             self._torch = _load_torch_model()
-        out = []
         with torch.no_grad():
-            for s in range(0, len(images), self.batch_size):
-                batch = letterbox_batch(images[s:s + self.batch_size])
-                cnn = self._torch(torch.from_numpy(_normalise(batch))).numpy()
-                out.append(_l2_normalise(cnn) if cnn_only else combine(cnn, colour_histogram(batch)))
+            return self._batched(images, lambda x: self._torch(torch.from_numpy(x)).numpy(), cnn_only=cnn_only)
+
+    def _onnx(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": x})[0]
+
+    def _batched(self, images: Sequence[Image.Image], cnn: Callable[[np.ndarray], np.ndarray], *,
+                 cnn_only: bool = False) -> np.ndarray:
+        """The one loop every path shares, in batches of `batch_size`: letterbox, run `cnn` on the
+        normalised batch, then the CNN part alone or `combine`d with the colour histogram."""
+        if len(images) == 0:
+            return np.zeros((0, CNN_DIM if cnn_only else self.dim), dtype=np.float32)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            batch = letterbox_batch(images[start:start + self.batch_size])
+            features = cnn(_normalise(batch))
+            out.append(_l2_normalise(features) if cnn_only else combine(features, colour_histogram(batch)))
         return np.concatenate(out)
 
     def __repr__(self) -> str:
