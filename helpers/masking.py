@@ -957,6 +957,9 @@ def _prestart_pool() -> None:
         forkserver.ensure_running()
 
 
+WORKER_CHUNK = 2  # images per worker task: fewer round trips, and the last tasks still share out evenly
+
+
 class WorkersFailed(RuntimeError):
     """The mask worker processes stopped before the batch was done (masks made so far are cached)."""
 
@@ -966,7 +969,7 @@ def _worker_chunk(tasks: list[tuple[str, str, bytes, str]]) -> list[tuple[str, b
 
 
 def _run_processes(masker, todo, settings, store, failures, bar, after=None) -> int:
-    """Mask `todo` in worker processes, two images per task, results as they finish.
+    """Mask `todo` in worker processes, WORKER_CHUNK images per task, results as they finish.
 
     A `concurrent.futures` pool, not `multiprocessing.Pool`: when a worker dies (most often
     because it re-ran a script that starts the workbook without an `if __name__ ==
@@ -981,7 +984,7 @@ def _run_processes(masker, todo, settings, store, failures, bar, after=None) -> 
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init,
                                initargs=(pickle.dumps(masker), settings, after))
     try:
-        futures = [pool.submit(_worker_chunk, todo[i:i + 2]) for i in range(0, len(todo), 2)]
+        futures = [pool.submit(_worker_chunk, todo[i:i + WORKER_CHUNK]) for i in range(0, len(todo), WORKER_CHUNK)]
         for future in as_completed(futures):
             for image_id, png, err in future.result():
                 calls += 1
