@@ -39,9 +39,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
 from botocore.response import StreamingBody
 from PIL import Image
 
-from helpers.embedding import EmbedError
-from helpers.masking import MaskError
-from helpers.settings import EMBED_MODEL_IDS, MASK_MODEL_IDS, Settings, SettingsError
+from helpers.errors import EmbedError, MaskError, SettingsError
+from helpers.settings import EMBED_MODEL_IDS, MASK_MODEL_IDS, Settings
 
 # --- model facts -------------------------------------------------------------------------
 

@@ -20,15 +20,12 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from helpers.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, open_image
+from helpers.errors import CatalogError, ImageError
+from helpers.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, open_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 BASE_COLUMNS = ["image_id", "item_id", "image_path", "garment_mask_path", "person_mask_path"]
 SKIPPED_COLUMNS = ["path", "reason", "message"]
-
-
-class CatalogError(ValueError):
-    """The folder cannot be read as a catalogue at all (missing, empty, unknown layout)."""
 
 
 @dataclass

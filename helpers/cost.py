@@ -21,32 +21,10 @@ from typing import Any, TypeVar
 import pandas as pd
 from tqdm.auto import tqdm
 
-from helpers.embedding import EmbedError
-from helpers.masking import MaskError
-
-try:  # unreadable images are per-item failures too, once helpers.images exists
-    from helpers.images import ImageError
-except ImportError:  # pragma: no cover - depends on another module being present
-    ImageError = None  # type: ignore[assignment,misc]
+from helpers.errors import FAILURE_COLUMNS, ITEM_ERRORS, BudgetExceeded
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-#: Exceptions that mean "this one item failed" (each has `.reason`); anything else is a bug
-#: or a problem for the whole batch and propagates.
-ITEM_ERRORS: tuple[type[BaseException], ...] = tuple(
-    e for e in (MaskError, EmbedError, ImageError) if e is not None)
-
-FAILURE_COLUMNS = ["id", "reason", "message"]
-
-
-class BudgetExceeded(RuntimeError):
-    """A batch would cost more than the configured maximum spend; nothing was called."""
-
-    def __init__(self, message: str, estimate: "CostEstimate", limit: float):
-        super().__init__(message)
-        self.estimate = estimate
-        self.limit = limit
 
 
 def _money(dollars: float) -> str:
@@ -185,6 +163,6 @@ def run_parallel(fn: Callable[[T], R],
                     raise
 
     results = {i: outcomes[i][1] for i in order if outcomes[i][0]}
-    rows = [{"id": i, "reason": getattr(outcomes[i][1], "reason", type(outcomes[i][1]).__name__),
+    rows = [{"image_id": i, "reason": getattr(outcomes[i][1], "reason", type(outcomes[i][1]).__name__),
              "message": str(outcomes[i][1])} for i in order if not outcomes[i][0]]
     return results, pd.DataFrame(rows, columns=FAILURE_COLUMNS)

@@ -33,14 +33,7 @@ import pandas as pd
 from PIL import Image
 
 from helpers.cache import Cache, content_key
-
-
-class EmbedError(Exception):
-    """One image could not be embedded; `reason` is a short code for failure tables."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+from helpers.errors import FAILURE_COLUMNS, EmbedError
 
 
 @runtime_checkable
@@ -330,7 +323,6 @@ def get_embedder(settings=None) -> Embedder:
 
 ImageSource = Union[Image.Image, Path, str, bytes]
 VIEWS = ("full", "garment")
-FAILURE_COLUMNS = ["image_id", "reason", "message"]
 
 
 @dataclass

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from helpers.errors import ImageError
+
 # Pillow's own decompression-bomb guard, set deliberately (Pillow's default is ~89 Mpx):
 # anything above this many pixels is refused before it is decoded. `max_pixels` (from settings)
 # is normally lower and is checked first with a clearer message.
@@ -29,18 +31,6 @@ DEFAULT_MAX_BYTES = 30_000_000
 
 REASONS = ("empty", "not_an_image", "truncated", "decompression_bomb", "too_many_pixels",
            "too_many_bytes", "unreadable")
-
-
-class ImageError(Exception):
-    """An image was refused. `reason` is one of REASONS; the message says what to do."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"ImageError({self.reason!r}, {self.message!r})"
 
 
 def _read(source: Path | str | bytes, max_bytes: int) -> tuple[bytes, str]:

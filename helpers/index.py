@@ -41,6 +41,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from helpers.errors import DimensionMismatch, EmptyIndexError, IndexProblem
+
 VIEWS = ("garment", "full")
 
 # Tuned on 10,000 random unit vectors in 1280-d (see the module docstring and notebook 05):
@@ -52,18 +54,6 @@ HNSW: dict[str, Any] = {"space": "cosine", "max_neighbors": 48, "ef_construction
                         "batch_size": 1000, "sync_threshold": 2000}
 # Record metadata never includes these columns: they are local paths of derived files.
 _SKIP_COLUMNS = {"garment_mask_path", "person_mask_path"}
-
-
-class IndexProblem(RuntimeError):
-    """Base for index problems that a user can fix (wrong collection, empty index)."""
-
-
-class DimensionMismatch(IndexProblem, ValueError):
-    """Vectors of one dimension met a collection made for another."""
-
-
-class EmptyIndexError(IndexProblem):
-    """A search ran against an index that has no records yet."""
 
 
 # --------------------------------------------------------------------------- clients, names

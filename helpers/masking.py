@@ -27,19 +27,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from helpers.errors import FAILURE_COLUMNS, MaskError, WorkersFailed
+
 if TYPE_CHECKING:  # pragma: no cover
     from helpers.cache import Cache
     from helpers.settings import Settings
-
-
-class MaskError(Exception):
-    """A mask could not be made for one image. `reason` is a short code for failure tables
-    (e.g. "no_garment", "content_filter", "throttled", "access_denied", "model_unavailable",
-    "bad_response", "unsupported_prompt"); the message says what happened and what to do."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @runtime_checkable
@@ -736,6 +728,34 @@ def mask_key(image_bytes: bytes, masker: Masker, prompt: str) -> str:
     return content_key(image_bytes, masker.model_id, prompt=prompt, **params)
 
 
+def mask_one_cached(masker: Masker, image: Image.Image, data: bytes, prompt: str, cache: "Cache", *,
+                    image_id: str | None = None) -> np.ndarray:
+    """Mask one decoded image through the cache, under the key `mask_catalog` uses.
+
+    Why public and single: the search query and the catalogue must share keys (a catalogue
+    photo searched as a query costs no call) and the same checks. Raises MaskError."""
+    use_cache = getattr(masker, "use_cache", True)
+    key = mask_key(data, masker, prompt)
+    hit = cache.get_bytes(CACHE_KIND, key, ".png") if use_cache else None
+    if hit is not None:
+        return decode_mask(hit)
+    mask = _checked_mask(masker.mask(image, prompt, image_id=image_id), image)
+    if use_cache:
+        cache.put_bytes(CACHE_KIND, key, encode_mask(mask), ".png")
+    return mask
+
+
+def _checked_mask(mask: Any, image: Image.Image) -> np.ndarray:
+    """The masker's answer as a bool array at the image's size, or MaskError("bad_response")."""
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        mask = mask.astype(bool)
+    if mask.shape != (image.height, image.width):
+        raise MaskError("bad_response", f"the masker returned a {mask.shape[1]}x{mask.shape[0]} mask for a "
+                        f"{image.width}x{image.height} image")
+    return mask
+
+
 # ---------------------------------------------------------------- batch step
 
 @dataclass
@@ -786,13 +806,7 @@ def _open_and_mask(masker: Masker, image_id: str, data: bytes, prompt: str, sett
         image = _open(data, settings)
     except ImageError as err:
         raise MaskError(err.reason, str(err)) from None
-    mask = np.asarray(masker.mask(image, prompt, image_id=image_id))
-    if mask.dtype != bool:
-        mask = mask.astype(bool)
-    if mask.shape != (image.height, image.width):
-        raise MaskError("bad_response", f"the masker returned a {mask.shape[1]}x{mask.shape[0]} mask for a "
-                        f"{image.width}x{image.height} image")
-    return image, mask
+    return image, _checked_mask(masker.mask(image, prompt, image_id=image_id), image)
 
 
 def _run_after(after, image_id: str, data: bytes, image, mask: np.ndarray) -> None:
@@ -960,10 +974,6 @@ def _prestart_pool() -> None:
 WORKER_CHUNK = 2  # images per worker task: fewer round trips, and the last tasks still share out evenly
 
 
-class WorkersFailed(RuntimeError):
-    """The mask worker processes stopped before the batch was done (masks made so far are cached)."""
-
-
 def _worker_chunk(tasks: list[tuple[str, str, bytes, str]]) -> list[tuple[str, bytes | None, tuple[str, str] | None]]:
     return [_worker_task(task) for task in tasks]
 
@@ -1021,7 +1031,7 @@ def _run_threads(masker, todo, settings, store, failures, bar, after=None) -> in
     _, failed = cost.run_parallel(one, [(t[0], t) for t in todo], settings.concurrency,
                                   f"masks ({masker.model_id})", progress=False)
     for rec in failed.to_dict("records"):
-        failures.append(_fail(str(rec["id"]), str(rec["reason"]), str(rec["message"])))
+        failures.append(_fail(str(rec["image_id"]), str(rec["reason"]), str(rec["message"])))
     return len(todo)
 
 

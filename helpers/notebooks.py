@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import nbformat
 
+from helpers.errors import NotebookError, NotebookFailed, SecretLeak
 from helpers.settings import PROJECT_ROOT
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -35,23 +36,6 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)aws_session_token\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
 ]
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
-
-
-class NotebookError(RuntimeError):
-    """A notebook cannot be run as asked (bad parameters cell, unknown parameter, bad name)."""
-
-
-class NotebookFailed(RuntimeError):
-    """A cell raised while the notebook ran; names the notebook and the cell."""
-
-    def __init__(self, notebook: str, cell: int | None, message: str, output: Path):
-        self.notebook, self.cell, self.output = notebook, cell, output
-        where = f"cell {cell}" if cell is not None else "an unknown cell"
-        super().__init__(f"{notebook} failed in {where}: {message} (executed copy: {output})")
-
-
-class SecretLeak(RuntimeError):
-    """An executed notebook contained something that looks like an AWS credential."""
 
 
 @dataclass

@@ -32,12 +32,6 @@ from helpers import metrics
 from helpers.settings import PROJECT_ROOT, Settings, load_settings
 
 CONDITIONS = ("full", "garment", "garment_reference")
-CUT_FORM = "square"          # the embedder's input form: tight crop, padded square on white
-CUT_MARGIN = 0.06
-# The embedder sees 224 px; a 256 px cut-out keeps a little headroom for display. Bigger ones only
-# cost PNG encoding and decoding on every (cached) run: 1.1 s -> 0.3 s for 240 images, same Recall@1.
-# Query cut-outs (helpers.search) must use the same form, margin and size.
-CUT_SIZE = 256
 ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
 
 
@@ -135,7 +129,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     """
     from helpers.cache import Cache
     from helpers.catalog import load_catalog
-    from helpers.cutting import cut_catalog
+    from helpers.cutting import cut_garment_views
     from helpers.embedding import embed_images, get_embedder
     from helpers.masking import _mask_catalog, get_masker, mask_catalog
 
@@ -165,8 +159,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
         after = AfterMask(str(cache.root), embedder if _embeds_in_workers(masker, embedder) else None)
         mask_run = _mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=after)
     with _timed(t, "cut"):
-        cut_run = cut_catalog(table, mask_run.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
-                              settings=settings, progress=progress)
+        cut_run = cut_garment_views(table, mask_run.masks, cache=cache, settings=settings, progress=progress)
     embeddings: dict[str, Any] = {}
     with _timed(t, "embed_full"):
         embeddings["full"] = embed_images(dict(zip(table["image_id"], table["image_path"])), embedder,
@@ -179,8 +172,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
 
         with _timed(t, "reference"):
             ref_masks = mask_catalog(table, settings, masker=ReferenceMasker(table), cache=cache, progress=False)
-            ref_cuts = cut_catalog(table, ref_masks.masks, CUT_FORM, margin=CUT_MARGIN, size=CUT_SIZE, cache=cache,
-                                   settings=settings, progress=False)
+            ref_cuts = cut_garment_views(table, ref_masks.masks, cache=cache, settings=settings)
             embeddings["garment_reference"] = _embed_cutouts(table, ref_cuts, ref_masks, embedder, cache,
                                                              settings, progress)
     result = PipelineResult(settings=settings, table=table, skipped=loaded.skipped, embedder_id=embedder.model_id,
@@ -220,9 +212,9 @@ class AfterMask:
         return state
 
     def __call__(self, image_id: str, data: bytes, image, mask: np.ndarray) -> None:
-        from helpers.cutting import NO_EDGE, cache_cutout
+        from helpers.cutting import GARMENT_VIEW, cache_cutout
 
-        garment = cache_cutout(self.cache_root, CUT_FORM, CUT_MARGIN, CUT_SIZE, NO_EDGE, image_id, data, image, mask)
+        garment = cache_cutout(self.cache_root, GARMENT_VIEW, image_id, data, image, mask)
         if self.embedder is None:
             return
         from helpers.cache import Cache

@@ -27,18 +27,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from helpers.errors import SearchError
+
 MODES = ("garment", "full", "both")
 QueryT = Union[Image.Image, Path, str, bytes]
 QUERY_ID = "query"
-
-
-class SearchError(RuntimeError):
-    """A search could not run; `reason` is a short code (the app shows it), the message says
-    what to do."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str, Any] | None = None,
@@ -97,13 +90,12 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
     """Mask and cut out a query exactly as the pipeline cuts the catalogue.
 
     Same masker (from settings), same cache key as `helpers.masking.mask_catalog` (image
-    bytes + masker + prompt), same cut (`helpers.pipeline.CUT_FORM`, `CUT_MARGIN`). With the
+    bytes + masker + prompt: `masking.mask_one_cached`), same cut (`cutting.garment_view`). With the
     reference masker the query must be a catalogue image (ground-truth masks exist only for
     those). Raises SearchError("no_garment", ...) when no garment is found.
     """
     from helpers import cutting, masking
     from helpers.cache import Cache
-    from helpers.pipeline import CUT_FORM, CUT_MARGIN
 
     cache = cache or Cache(settings.cache_dir)
     image_id = None
@@ -118,16 +110,9 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
         by_path = {str(Path(p).resolve()): str(i) for i, p in zip(table["image_id"], table["image_path"])}
         image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
     data = _query_bytes(source, image)
-    key = masking.mask_key(data, masker, settings.garment_prompt)
-    hit = cache.get_bytes(masking.CACHE_KIND, key, ".png") if getattr(masker, "use_cache", True) else None
     try:
-        if hit is not None:
-            mask = masking.decode_mask(hit)
-        else:
-            mask = np.asarray(masker.mask(image, settings.garment_prompt, image_id=image_id), dtype=bool)
-            if getattr(masker, "use_cache", True):
-                cache.put_bytes(masking.CACHE_KIND, key, masking.encode_mask(mask), ".png")
-        cutout = cutting.cut(image, mask, CUT_FORM, margin=CUT_MARGIN)
+        mask = masking.mask_one_cached(masker, image, data, settings.garment_prompt, cache, image_id=image_id)
+        cutout = cutting.garment_view(image, mask)
     except masking.MaskError as err:
         hint = (" Try mode='full', another photo, or another garment prompt."
                 if err.reason == "no_garment" else "")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from helpers.errors import SettingsError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "WORKBOOK_"
 
@@ -30,10 +32,6 @@ EMBED_MODEL_IDS = (
     "amazon.nova-2-multimodal-embeddings-v1:0",
 )
 EMBED_DIMS = (256, 384, 1024, 3072)
-
-
-class SettingsError(ValueError):
-    """A setting has an unknown name or a value outside what is allowed."""
 
 
 @dataclass(frozen=True)

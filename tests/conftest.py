@@ -46,14 +46,14 @@ def build_reference_index(settings) -> dict:
 
     from helpers import index as idx
     from helpers.catalog import load_catalog
-    from helpers.cutting import cut_catalog
+    from helpers.cutting import cut_garment_views
     from helpers.embedding import LocalEmbedder, embed_catalog
     from helpers.masking import ReferenceMasker
 
     table = load_catalog(settings.catalog).table
     ref = ReferenceMasker(table)
     masks = {i: ref.mask(Image.open(p), "dress", image_id=i) for i, p in zip(table["image_id"], table["image_path"])}
-    cuts = cut_catalog(table, masks, "square", margin=0.06)
+    cuts = cut_garment_views(table, masks)  # the pipeline's own recipe, as queries are cut
     embedder = LocalEmbedder(settings.cache_dir)
     runs = embed_catalog(table, cuts.cutouts, embedder, settings=settings, progress=False)
     report = idx.index_catalog(table, runs, settings=settings)

@@ -442,7 +442,7 @@ def test_a_batch_goes_on_past_failures_and_tables_them(stubbed):
                                           settings.concurrency, "Titan masks", progress=False)
 
     assert list(results) == ["ok"] and results["ok"].sum() == 100
-    assert failures[["id", "reason"]].values.tolist() == [["filtered", "content_filter"],
+    assert failures[["image_id", "reason"]].values.tolist() == [["filtered", "content_filter"],
                                                           ["throttled", "throttled"]]
 
 

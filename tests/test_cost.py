@@ -64,7 +64,7 @@ def test_run_parallel_keeps_input_order_and_bounds_concurrency():
     assert list(results) == [k for k, _ in items]
     assert list(results.values()) == [i * 10 for i in range(30)]
     assert 1 < peak[0] <= 3
-    assert failures.empty and list(failures.columns) == ["id", "reason", "message"]
+    assert failures.empty and list(failures.columns) == ["image_id", "reason", "message"]
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -80,9 +80,9 @@ def test_item_errors_become_a_failure_table_and_the_batch_goes_on(concurrency):
     results, failures = cost.run_parallel(fn, items, concurrency, "mixed", progress=False)
     assert list(results) == [f"img{i}" for i in range(8) if i not in (2, 5)]
     assert failures.to_dict("records") == [
-        {"id": "img2", "reason": "content_filter",
+        {"image_id": "img2", "reason": "content_filter",
          "message": "image 2 was blocked by our content filters; skip it"},
-        {"id": "img5", "reason": "throttled", "message": "throttled: lower concurrency"},
+        {"image_id": "img5", "reason": "throttled", "message": "throttled: lower concurrency"},
     ]
 
 

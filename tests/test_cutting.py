@@ -171,7 +171,7 @@ def test_cut_made_right_after_masking_is_the_cut_catalog_cut_out(table, tmp_path
     rows = table.head(4)
     settings = load_settings(masker="reference", cache_dir=tmp_path / "cache")
     cache = Cache(settings.cache_dir)
-    after = partial(cutting.cache_cutout, str(cache.root), "square", 0.06, 128, cutting.NO_EDGE)
+    after = partial(cutting.cache_cutout, str(cache.root), cutting.GarmentView(size=128))
     run = _mask_catalog(rows, settings, masker=ReferenceMasker(rows), cache=cache, progress=False, after=after)
     assert len(run.masks) == 4
     warm = cutting.cut_catalog(rows, run.masks, "square", size=128, cache=cache)

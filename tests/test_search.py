@@ -194,3 +194,13 @@ def test_an_upload_is_masked_by_the_local_masker_like_the_catalogue(small_catalo
     np.testing.assert_array_equal(found["garment"].attrs["query_mask"], result.masks.masks[row["image_id"]])
     assert found["garment"]["image_id"][0] == row["image_id"] and found["garment"]["score"][0] > 0.99
     assert found["full"]["image_id"][0] == row["image_id"]
+    # #16: the query is cut with the catalogue's recipe, so every catalogue photo searched as an
+    # upload finds itself with (almost exactly) score 1 - before the fix it scored ~0.999
+    scores = {}
+    for image_id, path in zip(result.table["image_id"], result.table["image_path"]):
+        if image_id not in result.cuts.cutouts:
+            continue  # no garment in the catalogue either: nothing to find
+        frame = srch.search(Image.open(path).convert("RGB"), mode="garment", k=1, settings=settings)["garment"]
+        scores[image_id] = (frame["image_id"][0], float(frame["score"][0]))
+    assert len(scores) >= len(result.table) - 2
+    assert all(top == own and score >= 0.9999 for own, (top, score) in scores.items()), scores
