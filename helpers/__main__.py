@@ -8,9 +8,9 @@ COMMANDS = {
     "sample": ("helpers.sample", "generate the photoshoot catalogue with ground truth"),
     "run": ("helpers.pipeline", "run the whole pipeline and write metrics.json"),
     "search": ("helpers.search", "search the index with a query photo"),
-    "bench": ("helpers.bench", "print every performance figure and write runs/bench.json"),
-    "notebooks": ("helpers.notebooks", "list or execute the notebooks headless"),
-    "workshop": ("helpers.workshop", "build exercise copies and navigation for workshops"),
+    "bench": ("helpers.workbook.bench", "print every performance figure and write runs/bench.json"),
+    "notebooks": ("helpers.workbook.notebooks", "list or execute the notebooks headless"),
+    "workshop": ("helpers.workbook.workshop", "build exercise copies and navigation for workshops"),
 }
 
 

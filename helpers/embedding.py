@@ -20,9 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import statistics
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -542,49 +540,7 @@ def project_2d(vectors: np.ndarray) -> np.ndarray:
     return PCA(n_components=2, random_state=0).fit_transform(np.asarray(vectors, dtype=np.float64))
 
 
-# --------------------------------------------------------------------------- benchmark
-
-def bench_embedding(n_images: int = 64, batch_size: int = 32, repeats: int = 3,
-                    cache_dir: Path | str | None = None, quick: bool = False) -> dict[str, float]:
-    """Local embedding throughput at 224 px (median of `repeats`), ONNX vs eager torch.
-
-    Uses generated 512x768 photos (no catalogue needed); preprocessing is included in both
-    timings, so the figure is what the pipeline sees (CNN and colour histogram in both).
-    `quick`: one timed run each.
-    """
-    import torch
-
-    if quick:
-        repeats = 1
-
-    rng = np.random.default_rng(0)
-    images = [Image.fromarray(rng.integers(0, 255, (768, 512, 3), dtype=np.uint8)) for _ in range(n_images)]
-    emb = LocalEmbedder(cache_dir, batch_size=batch_size)  # default: the workbook cache (export reused)
-    emb.embed(images[:2])  # export + warm-up outside the timing
-    # ONNX first: torch's idle worker threads would otherwise compete with ONNX Runtime's
-    onnx_s = [_timed(emb.embed, images) for _ in range(repeats)]
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        emb.embed_torch(images[:2])
-        torch_s = [_timed(emb.embed_torch, images) for _ in range(max(1, repeats - 1))]
-    finally:
-        torch.set_num_threads(old_threads)
-    onnx_rate = n_images / statistics.median(onnx_s)
-    torch_rate = n_images / statistics.median(torch_s)
-    return {"embed_local_images_per_s": round(onnx_rate, 1),
-            "embed_torch_images_per_s": round(torch_rate, 1),
-            "embed_onnx_vs_torch_ratio": round(onnx_rate / torch_rate, 2),
-            "embed_batch_size": batch_size, "embed_input_px": INPUT_SIZE}
-
-
-def _timed(fn, *args) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
-
-
 __all__ = ["EmbedError", "Embedder", "LocalEmbedder", "EmbedRun", "get_embedder", "embed_images",
-           "embed_catalog", "export_onnx", "nearest", "neighbour_share", "project_2d", "preprocess", "vector_key", "bench_embedding",
+           "embed_catalog", "export_onnx", "nearest", "neighbour_share", "project_2d", "preprocess", "vector_key",
            "colour_histogram", "combine", "letterbox_batch",
            "LOCAL_MODEL_ID", "LOCAL_DIM", "CNN_DIM", "COLOUR_DIM", "COLOUR_WEIGHT", "VIEWS"]

@@ -41,7 +41,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers.errors import DimensionMismatch, EmptyIndexError, IndexProblem
+from helpers.errors import DimensionMismatch, EmptyIndexError
 
 VIEWS = ("garment", "full")
 
@@ -469,7 +469,7 @@ def hnsw_tradeoff(vectors: np.ndarray, ef_values: Sequence[int] = (16, 64, 128, 
             client.close()
             client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
             col = client.get_collection("tradeoff")
-            recall, p50 = _measure(col, queries, truth, k)
+            recall, p50 = measure_index(col, queries, truth, k)
             rows.append({"ef": int(ef), f"recall@{k}": recall, "p50_ms": p50})
         client.close()
     finally:
@@ -477,7 +477,7 @@ def hnsw_tradeoff(vectors: np.ndarray, ef_values: Sequence[int] = (16, 64, 128, 
     return pd.DataFrame(rows)
 
 
-def _measure(col, queries: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]:
+def measure_index(col, queries: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]:
     """One query at a time (what a search box does): mean recall@k and p50 latency in ms."""
     times, hits = [], []
     n = col.count()
@@ -501,38 +501,6 @@ def recall_at_k(index_ids: Sequence[Sequence[str]], exact_ids: Sequence[Sequence
     return float(np.mean([len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(index_ids, exact_ids)]))
 
 
-# --------------------------------------------------------------------------- benchmark
-
-def bench_index(n: int = 10_000, dim: int = 1280, n_queries: int = 200, k: int = 10,
-                quick: bool = False) -> dict[str, float]:
-    """Build time for n x dim random unit vectors with the tuned HNSW, query p50 and recall@k
-    against exact search (fresh random queries, one at a time). `quick`: 50 queries."""
-    if quick:
-        n_queries = 50
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    vectors = random_unit_vectors(n, dim, seed=0)
-    queries = random_unit_vectors(n_queries, dim, seed=1)
-    truth = exact_top_k(vectors, queries, k)
-    tmp = tempfile.mkdtemp(prefix="bench-index-")
-    try:
-        client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
-        index = CatalogIndex(client, "bench-random", dim)
-        ids = [str(i) for i in range(n)]
-        t0 = time.perf_counter()
-        index.upsert("full", ids, vectors)
-        build_s = time.perf_counter() - t0
-        recall, p50 = _measure(index.collection("full"), queries, truth, k)
-        client.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"index_build_10k_s": round(build_s, 2), "index_query_p50_ms": p50,
-            f"index_recall@{k}": recall, "index_n": n, "index_dim": dim,
-            "index_hnsw": f"M={HNSW['max_neighbors']} efc={HNSW['ef_construction']} ef={HNSW['ef_search']} "
-                          f"batch={HNSW['batch_size']}"}
-
-
 __all__ = ["CatalogIndex", "describe_client", "DimensionMismatch", "EmptyIndexError", "HNSW", "VIEWS", "get_client",
            "collection_name", "record_metadata", "normalise_where", "index_catalog", "index_view", "query_vectors", "chroma_server", "hnsw_tradeoff", "exact_top_k",
-           "random_unit_vectors", "recall_at_k", "bench_index"]
+           "random_unit_vectors", "recall_at_k"]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import metrics
-from helpers.settings import PROJECT_ROOT, Settings, load_settings
+from helpers.settings import MASKERS, Settings, load_settings
 
 CONDITIONS = ("full", "garment", "garment_reference")
 ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
@@ -44,7 +44,7 @@ class PipelineResult:
     skipped: pd.DataFrame                    # files the catalogue loader rejected, with reasons
     embedder_id: str
     dim: int
-    masks: Any                               # helpers.masking.MaskRun (configured masker)
+    masks: Any                               # helpers.maskpool.MaskRun (configured masker)
     cuts: Any                                # helpers.cutting.CutRun
     embeddings: dict[str, Any]               # condition -> helpers.embedding.EmbedRun
     reference_masks: Any = None              # MaskRun of the ground-truth masks, if any
@@ -131,16 +131,17 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     from helpers.catalog import load_catalog
     from helpers.cutting import cut_garment_views
     from helpers.embedding import embed_images, get_embedder
-    from helpers.masking import _mask_catalog, get_masker, mask_catalog
+    from helpers.maskpool import mask_catalog
+    from helpers.maskers import get_masker, masker_name
 
     settings = settings or load_settings()
     cache = Cache(settings.cache_dir)
     t: dict[str, float] = {}
     start = time.perf_counter()
-    if settings.effective_masker == "local" and settings.workers > 1:
-        from helpers.masking import _prestart_pool
+    if masker_name(settings) == "pose" and settings.workers > 1:
+        from helpers.maskpool import prestart_pool
 
-        _prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
+        prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
     with _timed(t, "load"):
         loaded = load_catalog(settings.catalog, settings)
         table = loaded.table.reset_index(drop=True)
@@ -157,7 +158,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
         # both cores busy) and, with the offline embedder, both its vectors too: the cut and
         # embed stages below then only read the cache
         after = AfterMask(str(cache.root), embedder if _embeds_in_workers(masker, embedder) else None)
-        mask_run = _mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=after)
+        mask_run = mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=after)
     with _timed(t, "cut"):
         cut_run = cut_garment_views(table, mask_run.masks, cache=cache, settings=settings, progress=progress)
     embeddings: dict[str, Any] = {}
@@ -168,7 +169,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
         embeddings["garment"] = _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress)
     ref_masks = ref_cuts = None
     if reference and _has_ground_truth(table):
-        from helpers.masking import ReferenceMasker
+        from helpers.maskers import ReferenceMasker
 
         with _timed(t, "reference"):
             ref_masks = mask_catalog(table, settings, masker=ReferenceMasker(table), cache=cache, progress=False)
@@ -390,7 +391,7 @@ def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
     """Per-image IoU of the configured masker's masks against ground truth (None without it)."""
     if "garment_mask_path" not in result.table.columns or not result.has_ground_truth:
         return None
-    from helpers.masking import evaluate_masks
+    from helpers.maskeval import evaluate_masks
 
     return evaluate_masks(result.masks, result.table)
 
@@ -563,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  "evaluate) and write metrics.json.")
     parser.add_argument("--catalog", type=Path, default=None, help="catalogue folder (default: settings)")
     parser.add_argument("--backend", choices=("local", "bedrock"), default=None)
-    parser.add_argument("--masker", choices=("auto", "local", "bedrock", "reference"), default=None)
+    parser.add_argument("--masker", choices=MASKERS, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
@@ -587,140 +588,3 @@ def main(argv: list[str] | None = None) -> int:
           f"paired bootstrap, {d['rounds']} rounds);  Wilcoxon p (AP) = {doc['wilcoxon_p_ap']}")
     print(f"wrote {path}")
     return 0
-
-
-# --------------------------------------------------------------------------- benchmark
-
-def bench_pipeline(catalog: Path | str | None = None, repeats: int = 3, quick: bool = False) -> dict[str, float]:
-    """Pipeline images/s with a cold cache, and the speed-up of a fully cached re-run: medians
-    of `repeats` rounds (one with `quick`), each with a cold run and a cached re-run.
-
-    Every round runs in a fresh private temporary cache and index, so the user's cache is
-    untouched and "cold" really is cold (the ONNX export is made once per round before timing:
-    it is set-up, not per image).
-    """
-    import tempfile
-
-    from helpers.embedding import export_onnx
-
-    base = load_settings(backend="local", masker="local")
-    catalog = Path(catalog) if catalog else base.catalog
-    if not (catalog / "manifest.csv").is_file() and not any(catalog.glob("*")):
-        raise FileNotFoundError(f"no catalogue at {catalog}: run `python -m helpers sample` first")
-    colds, warms = [], []
-    for _ in range(1 if quick else repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-            settings = base.replace(catalog=catalog, cache_dir=Path(tmp) / "cache",
-                                    chroma_path=Path(tmp) / "chroma")
-            export_onnx(settings.cache_dir)
-            cold = run_pipeline(settings, progress=False, index=False, reference=False)
-            warm = run_pipeline(settings, progress=False, index=False, reference=False)
-        colds.append(cold)
-        warms.append(warm.timings_s["total"])
-    n = len(colds[0].table)
-    cold_s = float(np.median([c.timings_s["total"] for c in colds]))
-    warm_s = float(np.median(warms))
-    steps = ("load", "mask", "cut", "embed_full", "embed_garment")
-    return {"pipeline_images": n,
-            "pipeline_rounds": len(colds),
-            "pipeline_cold_s": round(cold_s, 2),
-            "pipeline_cold_images_per_s": round(n / cold_s, 1),
-            "pipeline_cached_s": round(warm_s, 3),
-            "pipeline_cached_images_per_s": round(n / warm_s, 1),
-            "pipeline_cached_speedup": round(cold_s / warm_s, 1),
-            **{f"pipeline_cold_{step}_s": round(float(np.median([c.timings_s[step] for c in colds])), 2)
-               for step in steps if step in colds[0].timings_s}}
-
-
-class _TimedMethod:
-    """A stand-in for a model object that adds the time of one method's calls to `clock[label]`
-    (everything else passes through): how `bench_pipeline_budget` splits a worker's time."""
-
-    def __init__(self, target: Any, method: str, clock: dict[str, float], label: str):
-        self._target, self._method, self._clock, self._label = target, method, clock, label
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if name != self._method:
-            return attr
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return attr(*args, **kwargs)
-            finally:
-                self._clock[self._label] += time.perf_counter() - start
-
-        return timed
-
-
-def bench_pipeline_budget(catalog: Path | str | None = None, images: int = 240) -> dict[str, float]:
-    """Where one cold image's time goes on one core, and the images/s that allows on
-    `settings.workers` cores with no start-up and no contention: the ceiling the cold pipeline
-    figure is measured against.
-
-    Why: a mask worker does everything for one image in a row (decode, pose, selfie
-    segmentation, the masker's own array work, cut-out, two ONNX embeddings, mask PNG, cache
-    writes), so the cold rate can never beat workers / (time per image). This runs the worker's
-    sequence (`_open_and_mask`, `_run_after` with `AfterMask`, `encode_mask`) in this process on
-    one thread, on the first `images` catalogue photos (240: the images the cold pipeline figure
-    runs), in a private temporary cache, and reports the mean milliseconds per step (means, not
-    medians: throughput is set by the average image, and the steps add up to the total).
-    """
-    import collections
-    import tempfile
-
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    from helpers.catalog import load_catalog
-    from helpers.embedding import LocalEmbedder, export_onnx
-    from helpers.masking import LocalMasker, MaskError, _open_and_mask, _run_after, encode_mask
-
-    settings = load_settings(backend="local", masker="local")
-    catalog = Path(catalog) if catalog else settings.catalog
-    table = load_catalog(catalog, settings, validate=False).table.head(int(images))
-    if table.empty:
-        raise FileNotFoundError(f"no catalogue at {catalog}: run `python -m helpers sample` first")
-    threads = cv2.getNumThreads()
-    steps: dict[str, list[float]] = collections.defaultdict(list)
-    try:
-        cv2.setNumThreads(1)
-        with tempfile.TemporaryDirectory(prefix="bench-budget-") as tmp, threadpool_limits(1):
-            embedder = LocalEmbedder(tmp, threads=1)
-            export_onnx(tmp)
-            masker = LocalMasker()
-            after = AfterMask(tmp, embedder)
-            clock: dict[str, float] = collections.defaultdict(float)
-            pose, selfie = masker._models()
-            masker._pose = _TimedMethod(pose, "process", clock, "pose")
-            masker._selfie = _TimedMethod(selfie, "process", clock, "selfie")
-            embedder._session = _TimedMethod(embedder.session, "run", clock, "onnx")
-            warm = Path(table["image_path"].iloc[0]).read_bytes()  # first call: lazy imports
-            after("warm-up", warm, *_open_and_mask(masker, "warm-up", warm, "dress", settings))
-            for image_id, path in table[["image_id", "image_path"]].itertuples(index=False):
-                data = Path(path).read_bytes()
-                clock.clear()
-                t0 = time.perf_counter()
-                try:
-                    image, mask = _open_and_mask(masker, str(image_id), data, "dress", settings)
-                except MaskError:  # an image without a garment is not timed
-                    continue
-                t1 = time.perf_counter()
-                _run_after(after, str(image_id), data, image, mask)
-                encode_mask(mask)
-                t2 = time.perf_counter()
-                steps["pose"].append(clock["pose"])
-                steps["selfie"].append(clock["selfie"])
-                steps["decode_and_mask_rest"].append(t1 - t0 - clock["pose"] - clock["selfie"])
-                steps["onnx"].append(clock["onnx"])
-                steps["cut_embed_rest"].append(t2 - t1 - clock["onnx"])
-                steps["total"].append(t2 - t0)
-    finally:
-        cv2.setNumThreads(threads)
-    ms = {name: round(1000 * float(np.mean(v)), 2) for name, v in steps.items()}
-    workers = max(1, int(settings.workers))
-    return {"budget_images": len(steps["total"]),
-            **{f"budget_{name}_ms": value for name, value in ms.items()},
-            "budget_workers": workers,
-            "budget_ceiling_images_per_s": round(workers * 1000 / ms["total"], 1)}

@@ -1114,16 +1114,6 @@ def photo_distances(table, size: tuple[int, int] = (32, 48)) -> "pd.DataFrame":
     return out
 
 
-def bench_generate(items: int = 48, views: int = 5, workers: int = 2) -> dict:
-    """Time to draw the default 240-image catalogue with both cores."""
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        generate_catalog(Path(d) / "bench", items=items, views=views, seed=0, workers=workers, progress=False)
-        dt = time.perf_counter() - t0
-    n = items * views
-    return {"catalog_images_per_s": round(n / dt, 2), "catalog_240_s": round(dt * 240 / n, 2)}
-
-
 def _parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from helpers.errors import SearchError
+from helpers import cutting, maskers, maskpool
+from helpers.errors import MaskError, SearchError
 
 MODES = ("garment", "full", "both")
 QueryT = Union[Image.Image, Path, str, bytes]
@@ -89,12 +90,11 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
                  table: pd.DataFrame | None = None) -> tuple[np.ndarray, Image.Image]:
     """Mask and cut out a query exactly as the pipeline cuts the catalogue.
 
-    Same masker (from settings), same cache key as `helpers.masking.mask_catalog` (image
-    bytes + masker + prompt: `masking.mask_one_cached`), same cut (`cutting.garment_view`). With the
+    Same masker (from settings), same cache key as `helpers.maskpool.mask_catalog` (image
+    bytes + masker + prompt: `maskpool.mask_one_cached`), same cut (`cutting.garment_view`). With the
     reference masker the query must be a catalogue image (ground-truth masks exist only for
     those). Raises SearchError("no_garment", ...) when no garment is found.
     """
-    from helpers import cutting, masking
     from helpers.cache import Cache
 
     cache = cache or Cache(settings.cache_dir)
@@ -102,7 +102,7 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
     if masker is None:
         if settings.effective_masker == "reference":
             table = table if table is not None else _catalog_table(settings)
-            masker = masking.get_masker(settings, table)
+            masker = maskers.get_masker(settings, table)
         else:
             masker = _masker(settings)
     if getattr(masker, "model_id", "") == "reference":
@@ -111,9 +111,9 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
         image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
     data = _query_bytes(source, image)
     try:
-        mask = masking.mask_one_cached(masker, image, data, settings.garment_prompt, cache, image_id=image_id)
+        mask = maskpool.mask_one_cached(masker, image, data, settings.garment_prompt, cache, image_id=image_id)
         cutout = cutting.garment_view(image, mask)
-    except masking.MaskError as err:
+    except MaskError as err:
         hint = (" Try mode='full', another photo, or another garment prompt."
                 if err.reason == "no_garment" else "")
         raise SearchError(err.reason, f"the query could not be cut out: {err}.{hint}") from None
@@ -203,9 +203,7 @@ def _embedder(settings):
 
 @lru_cache(maxsize=4)
 def _masker(settings):
-    from helpers.masking import get_masker
-
-    return get_masker(settings)
+    return maskers.get_masker(settings)
 
 
 @lru_cache(maxsize=4)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,7 +21,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "WORKBOOK_"
 
 BACKENDS = ("local", "bedrock")
-MASKERS = ("auto", "local", "bedrock", "reference")
+# Masker names (helpers.maskers.get_masker): "auto" follows the backend; "local" is the default offline
+# masker (today the pose masker); "pose" names the pose masker (v5) itself; "titan" is Titan Image
+# Generator / Nova Canvas inpainting on Bedrock, "bedrock" its older alias; "reference" the
+# catalogue's ground-truth masks.
+MASKERS = ("auto", "local", "pose", "titan", "bedrock", "reference")
+MASKER_ALIASES = {"bedrock": "titan"}
 MASK_MODEL_IDS = (
     "amazon.titan-image-generator-v2:0",
     "amazon.titan-image-generator-v1",
@@ -39,7 +44,7 @@ class Settings:
     """Every knob of the workbook. Paths are resolved against the project root."""
 
     backend: str = "local"
-    masker: str = "auto"  # auto = same as backend; "reference" = ground-truth masks
+    masker: str = "auto"  # auto = same as backend; see MASKERS
     aws_region: str = "us-east-1"
     aws_profile: str | None = None
     mask_model_id: str = "amazon.titan-image-generator-v2:0"

@@ -48,7 +48,7 @@ def build_reference_index(settings) -> dict:
     from helpers.catalog import load_catalog
     from helpers.cutting import cut_garment_views
     from helpers.embedding import LocalEmbedder, embed_catalog
-    from helpers.masking import ReferenceMasker
+    from helpers.maskers import ReferenceMasker
 
     table = load_catalog(settings.catalog).table
     ref = ReferenceMasker(table)

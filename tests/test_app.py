@@ -289,7 +289,7 @@ def test_info_shows_backend_and_embedder(app, table):
 # ----------------------------------------------------------------------------- the notebook
 
 def test_notebook_runs_headless(built, workbook_env, monkeypatch, tmp_path, table):
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
 
     # the module's index and cache: the notebook's pipeline call is then all cache hits
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(built.cache_dir))

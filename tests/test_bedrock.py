@@ -22,8 +22,10 @@ from botocore.stub import Stubber
 from PIL import Image
 
 from helpers import bedrock
+from helpers.maskers import titan
 from helpers.embedding import EmbedError, Embedder
-from helpers.masking import Masker, MaskError
+from helpers.maskers import Masker
+from helpers.errors import MaskError
 from helpers.settings import SettingsError, load_settings
 
 TITAN_V2 = "amazon.titan-image-generator-v2:0"
@@ -153,7 +155,7 @@ def test_mask_request_body_is_titan_inpainting_with_returnmask():
 
 
 def test_preview_body_shortens_the_base64_image_for_notebooks():
-    masker = bedrock.BedrockMasker(make_settings())
+    masker = titan.BedrockMasker(make_settings())
     shown = json.loads(bedrock.preview_body(masker.request_body(photo(), "dress")))
     assert shown["inPaintingParams"]["image"].startswith("<base64, ")
     assert shown["inPaintingParams"]["maskPrompt"] == "dress"
@@ -175,7 +177,7 @@ def test_mask_sends_exact_body_and_returns_bool_garment_mask(stubbed, model_id):
                       body_of({"images": [png_b64(image)], "maskImage": titan_mask_b64(64, 96, box),
                                "error": None}),
                       invoke_params(model_id, expected_body))
-    masker = bedrock.BedrockMasker(settings, client=client)
+    masker = titan.BedrockMasker(settings, client=client)
     assert isinstance(masker, Masker)
     assert (masker.model_id, masker.price_per_call, masker.parallel) == (model_id, 0.01, "threads")
 
@@ -206,7 +208,7 @@ def test_mask_resizes_to_1408_and_maps_mask_back_to_original_size(stubbed):
                       body_of({"images": [], "maskImage": titan_mask_b64(1408, 939, (0, 0, 704, 939)),
                                "error": None}),
                       invoke_params(TITAN_V2, matcher))
-    mask = bedrock.BedrockMasker(settings, client=client).mask(image, "dress")
+    mask = titan.BedrockMasker(settings, client=client).mask(image, "dress")
     assert matcher.seen is not None
     assert mask.shape == (2000, 3000)
     assert mask[:, :1499].all() and not mask[:, 1501:].any()
@@ -226,7 +228,7 @@ def test_big_noisy_image_is_fitted_under_5_mb(stubbed):
                       body_of({"maskImage": titan_mask_b64(1408, 939, (100, 100, 400, 800)),
                                "images": [], "error": None}),
                       invoke_params(TITAN_V2, BodyCheck(check)))
-    mask = bedrock.BedrockMasker(settings, client=client).mask(image, "dress")
+    mask = titan.BedrockMasker(settings, client=client).mask(image, "dress")
     assert mask.shape == (1000, 1500) and mask.any()
 
 
@@ -240,12 +242,12 @@ def test_transparent_input_is_composited_on_white(stubbed):
                       body_of({"maskImage": titan_mask_b64(64, 96, (16, 24, 48, 80)), "images": [],
                                "error": None}),
                       invoke_params(TITAN_V2, bedrock.mask_request(png_b64(expected_rgb), "dress")))
-    assert bedrock.BedrockMasker(settings, client=client).mask(rgba, "dress").sum() == 32 * 56
+    assert titan.BedrockMasker(settings, client=client).mask(rgba, "dress").sum() == 32 * 56
 
 
 def test_unsupported_mask_model_id_is_a_settings_error():
     with pytest.raises(SettingsError, match="amazon.titan-image-generator-v2:0"):
-        bedrock.BedrockMasker(make_settings(mask_model_id="stability.sd3-large-v1:0"))
+        titan.BedrockMasker(make_settings(mask_model_id="stability.sd3-large-v1:0"))
 
 
 # --- masking: every failure, as MaskError(reason) with a what-to-do message ---------------
@@ -253,7 +255,7 @@ def test_unsupported_mask_model_id_is_a_settings_error():
 def expect_mask_error(stub, settings, client, reason, *, model_id=TITAN_V2, image=None) -> MaskError:
     image = image or photo()
     with pytest.raises(MaskError) as info:
-        bedrock.BedrockMasker(settings, client=client).mask(image, "dress", image_id="look-7")
+        titan.BedrockMasker(settings, client=client).mask(image, "dress", image_id="look-7")
     assert info.value.reason == reason, str(info.value)
     return info.value
 
@@ -433,7 +435,7 @@ def test_a_batch_goes_on_past_failures_and_tables_them(stubbed):
                 "content filters.", 400, image=images["filtered"])
     queue_error(stub, TITAN_V2, "ThrottlingException", "Too many requests, please wait before "
                 "trying again.", 429, image=images["throttled"])
-    masker = bedrock.BedrockMasker(settings, client=client)
+    masker = titan.BedrockMasker(settings, client=client)
 
     est = cost.check_budget(cost.estimate(len(images), 0, masker.price_per_call, masker.label),
                             settings.max_spend_usd)
@@ -714,7 +716,7 @@ def test_planted_credentials_never_appear_in_errors_or_access_table(stubbed, mon
                                       f"Credential={PLANTED_KEY_ID}/20261123/us-east-1/bedrock/aws4_request "
                                       f"secret {PLANTED_SECRET}", 403),
     ]
-    masker = bedrock.BedrockMasker(settings, client=client)
+    masker = titan.BedrockMasker(settings, client=client)
     for code, message, status in cases:
         queue_error(stub, TITAN_V2, code, message, status)
         with pytest.raises(MaskError) as info:
@@ -744,13 +746,15 @@ def test_planted_credentials_never_appear_in_errors_or_access_table(stubbed, mon
 # --- benchmark helper runs and reports the figures -----------------------------------------
 
 def test_bench_stub_concurrency_reports_figures():
-    figures = bedrock.bench_stub_concurrency(n_images=8, delay_s=0.01)
+    from helpers.workbook import benchmarks
+
+    figures = benchmarks.bench_stub_concurrency(n_images=8, delay_s=0.01)
     assert set(figures) == {"bedrock_stub_serial_s", "bedrock_stub_c4_s", "bedrock_stub_speedup"}
     assert figures["bedrock_stub_serial_s"] > 0 and figures["bedrock_stub_c4_s"] > 0
 
 
 def test_answered_calls_are_ledgered_with_their_cost_and_failed_ones_are_not(stubbed):
-    from helpers import environment
+    from helpers.workbook import environment
 
     settings, client, stub = stubbed()
     image = photo()
@@ -764,7 +768,7 @@ def test_answered_calls_are_ledgered_with_their_cost_and_failed_ones_are_not(stu
     stub.add_client_error("invoke_model", service_error_code="AccessDeniedException",
                           service_message="You don't have access to the model with the specified model ID.",
                           http_status_code=403)
-    masker = bedrock.BedrockMasker(settings, client=client)
+    masker = titan.BedrockMasker(settings, client=client)
     masker.mask(image, "dress")
     masker.mask(image, "dress")
     with pytest.raises(MaskError):

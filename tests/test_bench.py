@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from helpers import bench
+from helpers.workbook import bench
 
 
 @pytest.fixture()

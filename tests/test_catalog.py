@@ -162,7 +162,7 @@ def test_example_folder_shows_a_skipped_file(generated, tmp_path):
 
 
 def test_data_notebook_runs_on_the_small_catalogue(workbook_env, tmp_path):
-    from helpers import notebooks
+    from helpers.workbook import notebooks
 
     out = tmp_path / "01_data.ipynb"
     notebooks.run_notebook(notebooks.NOTEBOOK_DIR / "01_data.ipynb", out, {})

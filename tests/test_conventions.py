@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from helpers.notebooks import list_notebooks, parameter_names
+from helpers.workbook.notebooks import list_notebooks, parameter_names
 
 NOTEBOOKS = list_notebooks()
 MAX_CODE_LINES = 12

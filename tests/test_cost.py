@@ -9,7 +9,7 @@ import pytest
 
 from helpers import cost
 from helpers.embedding import EmbedError
-from helpers.masking import MaskError
+from helpers.errors import MaskError
 
 
 def test_estimate_counts_only_uncached_calls():

@@ -10,7 +10,7 @@ from helpers.cache import Cache
 from helpers.catalog import load_catalog
 from helpers.cutting import EdgeTreatment, NoGarment
 from helpers.images import open_image
-from helpers.masking import MaskError
+from helpers.errors import MaskError
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_notebook_03_runs_offline(workbook_env, tmp_path):
     """03_cutting executes headless on the small catalogue and cuts every masked image."""
     from pathlib import Path
 
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
 
     out = tmp_path / "03_cutting.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "03_cutting.ipynb", out, {"backend": "local"})
@@ -165,14 +165,15 @@ def test_cut_made_right_after_masking_is_the_cut_catalog_cut_out(table, tmp_path
     stage must then find every cut-out cached, byte for byte what it would have made itself."""
     from functools import partial
 
-    from helpers.masking import ReferenceMasker, _mask_catalog
+    from helpers.maskers import ReferenceMasker
+    from helpers.maskpool import mask_catalog
     from helpers.settings import load_settings
 
     rows = table.head(4)
     settings = load_settings(masker="reference", cache_dir=tmp_path / "cache")
     cache = Cache(settings.cache_dir)
     after = partial(cutting.cache_cutout, str(cache.root), cutting.GarmentView(size=128))
-    run = _mask_catalog(rows, settings, masker=ReferenceMasker(rows), cache=cache, progress=False, after=after)
+    run = mask_catalog(rows, settings, masker=ReferenceMasker(rows), cache=cache, progress=False, after=after)
     assert len(run.masks) == 4
     warm = cutting.cut_catalog(rows, run.masks, "square", size=128, cache=cache)
     assert warm.cached == 4

@@ -73,7 +73,7 @@ def test_onnx_export_is_keyed_on_the_weights_and_reused(model_cache, embedder):
 def garment_cutouts(table) -> dict[str, Image.Image]:
     """Ground-truth-mask cut-outs of the small catalogue, made the way the pipeline makes them."""
     from helpers.cutting import cut
-    from helpers.masking import ReferenceMasker
+    from helpers.maskers import ReferenceMasker
 
     ref = ReferenceMasker(table)
     return {i: cut(Image.open(p).convert("RGB"), ref.mask(Image.open(p), "dress", image_id=i), "square",
@@ -200,7 +200,7 @@ def test_a_changed_image_gets_a_new_vector(tmp_path, small_catalog, table, embed
 
 def test_embed_catalog_embeds_full_and_garment_and_carries_mask_failures(tmp_path, small_catalog, table, embedder):
     from helpers.cutting import NoGarment, cut_catalog
-    from helpers.masking import ReferenceMasker
+    from helpers.maskers import ReferenceMasker
 
     settings = _settings(tmp_path, small_catalog)
     sub = table.head(8)
@@ -272,7 +272,7 @@ def test_get_embedder_follows_the_backend(tmp_path, small_catalog, monkeypatch):
 def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(workbook_env, tmp_path):
     """04_embedding executes end to end on the small catalogue (ground-truth masks, so it does
     not depend on the masker) and its recorded numbers show the point of the notebook."""
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
 
     out = tmp_path / "04_embedding.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "04_embedding.ipynb", out,

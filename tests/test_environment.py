@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from helpers.environment import package_report, pinned_versions
+from helpers.workbook.environment import package_report, pinned_versions
 from helpers.settings import PROJECT_ROOT
 
 

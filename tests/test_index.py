@@ -180,7 +180,7 @@ def test_the_same_code_runs_against_a_real_chroma_server(built, tmp_path):
 def test_notebook_05_runs_builds_searches_and_serves(workbook_env, tmp_path):
     """05_indexing executes end to end on the small catalogue, including the HNSW trade-off
     (2,000 random vectors here) and a real ChromaDB server it starts and stops."""
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
 
     out = tmp_path / "05_indexing.ipynb"
     run_notebook(PROJECT_ROOT / "notebooks" / "05_indexing.ipynb", out,

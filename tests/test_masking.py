@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import masking
+from helpers import maskers, maskeval, maskpool
 from helpers.cache import Cache
 from helpers.catalog import load_catalog
 from helpers.images import open_image
-from helpers.masking import LocalMasker, MaskError, ReferenceMasker, mask_catalog
+from helpers.errors import MaskError
+from helpers.maskers import LocalMasker, ReferenceMasker
+from helpers.maskpool import mask_catalog
 from helpers.settings import load_settings
 
 
@@ -58,11 +60,11 @@ class CountingMasker:
 def test_local_masker_matches_ground_truth_on_the_catalogue(local_run, table):
     assert local_run.failures.empty, local_run.failures
     assert local_run.calls == len(table) and local_run.cached == 0
-    scores = masking.evaluate_masks(local_run, table)
+    scores = maskeval.evaluate_masks(local_run, table)
     assert len(scores) == len(table)
     assert scores["iou"].mean() >= 0.8 and scores["iou"].median() >= 0.85, scores["iou"].describe()
     assert scores["bg_share"].mean() < 0.03  # (almost) never background
-    summary = masking.summarize_iou(scores)
+    summary = maskeval.summarize_iou(scores)
     assert set(summary["attribute"]) >= {"all", "colour", "pattern", "background"}
     assert summary.iloc[0]["n"] == len(table)
 
@@ -70,7 +72,7 @@ def test_local_masker_matches_ground_truth_on_the_catalogue(local_run, table):
 def test_no_local_mask_is_more_than_a_few_percent_background(local_run, table):
     # issue 5: a cut-out may never carry more than a few % background into the embedding;
     # 5 % is the line (the gap between arm and torso or between the legs used to reach 27 %)
-    scores = masking.evaluate_masks(local_run, table)
+    scores = maskeval.evaluate_masks(local_run, table)
     worst = scores.nlargest(3, "bg_share")[["image_id", "bg_share", "iou"]]
     assert scores["bg_share"].max() <= 0.05, worst
 
@@ -79,29 +81,29 @@ def test_background_behind_the_person_is_the_wall_around_it(table):
     """The gap rule compares a pixel with the wall inpainted behind the person: on a real
     catalogue photo with the figure painted over in one flat colour, the estimate inside the
     figure is the colour of the wall next to it, not the paint."""
-    from helpers import masking
+    from helpers.maskers import body
 
     rec = table.iloc[0]
     rgb = np.asarray(open_image(rec["image_path"]).convert("RGB")).copy()
     person = _truth(rec["person_mask_path"])
-    wall = masking._lab(rgb)[..., 1:][~person].mean(axis=0)
+    wall = body._lab(rgb)[..., 1:][~person].mean(axis=0)
     rgb[person] = (0, 200, 0)  # a bright green figure: nothing like any wall
-    behind = masking._background_behind(rgb, person)
+    behind = body._background_behind(rgb, person)
     inside = behind[person]
     assert np.abs(inside.mean(axis=0) - wall).max() < 12.0
-    green = masking._lab(np.array([[[0, 200, 0]]], np.uint8))[0, 0, 1:]
+    green = body._lab(np.array([[[0, 200, 0]]], np.uint8))[0, 0, 1:]
     assert np.linalg.norm(inside - green, axis=1).min() > 40.0
 
 
 def test_working_in_the_person_box_changes_no_mask(table, monkeypatch):
     """The masker works in the person's bounding box for speed; with a box as big as the
     frame the masks must be the same, pixel for pixel."""
-    from helpers import masking
+    from helpers.maskers import pose
 
     masker = LocalMasker()
     images = [open_image(p) for p in table["image_path"].iloc[::8]]
     boxed = [masker.mask(im, "dress") for im in images]
-    monkeypatch.setattr(masking, "CROP_PAD", 100_000)
+    monkeypatch.setattr(pose, "CROP_PAD", 100_000)
     whole = [masker.mask(im, "dress") for im in images]
     assert len(images) == 6
     for a, b in zip(boxed, whole):
@@ -128,7 +130,7 @@ def test_prompts_name_body_regions(table):
     with pytest.raises(MaskError) as info:
         masker.mask(image, "hat")
     assert info.value.reason == "unsupported_prompt"
-    for name in masking.SUPPORTED_PROMPTS:
+    for name in maskers.SUPPORTED_PROMPTS:
         assert name in str(info.value)
 
 
@@ -152,12 +154,25 @@ def test_reference_masker_gives_the_ground_truth(table):
 
 
 def test_get_masker_follows_the_settings(table):
-    assert isinstance(masking.get_masker(load_settings(masker="local")), LocalMasker)
-    assert isinstance(masking.get_masker(load_settings(masker="reference"), table), ReferenceMasker)
-    bedrock = masking.get_masker(load_settings(backend="bedrock"))
+    assert isinstance(maskers.get_masker(load_settings(masker="local")), LocalMasker)
+    assert isinstance(maskers.get_masker(load_settings(masker="reference"), table), ReferenceMasker)
+    bedrock = maskers.get_masker(load_settings(backend="bedrock"))
     assert type(bedrock).__name__ == "BedrockMasker" and bedrock.parallel == "threads"
     with pytest.raises(ValueError, match="needs the catalogue table"):
-        masking.get_masker(load_settings(masker="reference"))
+        maskers.get_masker(load_settings(masker="reference"))
+
+
+def test_masker_names_and_aliases():
+    """#14/#15 contract: "local" is the default offline masker (today the pose masker), "pose"
+    names it, "titan" is Titan inpainting with "bedrock" as alias, "auto" follows the backend."""
+    names = {m: maskers.masker_name(load_settings(toml_path=None, env={}, masker=m))
+             for m in ("auto", "local", "pose", "titan", "bedrock", "reference")}
+    assert names == {"auto": "pose", "local": "pose", "pose": "pose", "titan": "titan",
+                     "bedrock": "titan", "reference": "reference"}
+    assert maskers.masker_name(load_settings(toml_path=None, env={}, backend="bedrock")) == "titan"
+    assert isinstance(maskers.get_masker(load_settings(toml_path=None, env={}, masker="pose")), LocalMasker)
+    titan = maskers.get_masker(load_settings(toml_path=None, env={}, masker="titan"))
+    assert type(titan).__name__ == "BedrockMasker"
 
 
 def test_cache_hit_makes_no_masker_call(table, tmp_path, capsys):
@@ -214,20 +229,20 @@ def test_changed_prompt_or_model_misses_the_cache(table, tmp_path):
 def test_mask_png_round_trip_and_iou():
     rng = np.random.default_rng(0)
     mask = rng.random((37, 53)) > 0.5
-    assert np.array_equal(masking.decode_mask(masking.encode_mask(mask)), mask)
+    assert np.array_equal(maskpool.decode_mask(maskpool.encode_mask(mask)), mask)
     a = np.zeros((4, 4), bool)
     a[:2] = True
     b = np.zeros((4, 4), bool)
     b[1:3] = True
-    assert masking.mask_iou(a, b) == pytest.approx(4 / 12)
-    assert masking.mask_iou(a, a) == 1.0
+    assert maskeval.mask_iou(a, b) == pytest.approx(4 / 12)
+    assert maskeval.mask_iou(a, a) == 1.0
 
 
 def test_evaluate_reference_masks_is_perfect(table, tmp_path):
     rows = table.head(4)
     run = mask_catalog(rows, load_settings(masker="reference", cache_dir=tmp_path), progress=False)
     assert run.model_id == "reference"
-    scores = masking.evaluate_masks(run, rows)
+    scores = maskeval.evaluate_masks(run, rows)
     assert (scores["iou"] == 1.0).all() and (scores["bg_share"] == 0.0).all()
     assert isinstance(scores, pd.DataFrame) and "colour" in scores.columns
 
@@ -237,7 +252,7 @@ def test_notebook_02_runs_offline_and_reports_mask_quality(workbook_env, tmp_pat
     recorded numbers come from the run (IoU against ground truth, free second run)."""
     from pathlib import Path
 
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
 
     out = tmp_path / "02_masking.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "02_masking.ipynb", out, {"backend": "local"})
@@ -248,7 +263,7 @@ def test_notebook_02_runs_offline_and_reports_mask_quality(workbook_env, tmp_pat
 
 SCRIPT = """
 from helpers.catalog import load_catalog
-from helpers.masking import mask_catalog
+from helpers.maskpool import mask_catalog
 from helpers.settings import load_settings
 
 def main():

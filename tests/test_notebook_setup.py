@@ -1,7 +1,7 @@
 """00_setup runs headless on the offline backend and prints no secrets."""
 import nbformat
 
-from helpers import notebooks as runner
+from helpers.workbook import notebooks as runner
 
 
 def test_setup_notebook_runs_offline_and_reports_pins_and_cost(workbook_env, tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def test_numbers_agree_with_numpy_on_the_same_vectors(first_run):
 def test_reference_masks_are_perfect_and_conditions_are_paired(first_run):
     result, doc = first_run
     assert result.reference_masks.failures.empty
-    from helpers.masking import evaluate_masks
+    from helpers.maskeval import evaluate_masks
 
     assert evaluate_masks(result.reference_masks, result.table)["iou"].min() == 1.0
     assert len(result.failures()) == 0 or set(result.failures()["condition"]) <= {"garment"}
@@ -191,7 +191,7 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     """Execute notebooks/06_metrics.ipynb on the small catalogue (warm cache from `first_run`):
     it must run headless, write metrics.json into the run folder, and every number it records
     must be the number in that file."""
-    from helpers.notebooks import read_records, run_notebook
+    from helpers.workbook.notebooks import read_records, run_notebook
     from helpers.settings import PROJECT_ROOT
 
     for key in ("catalog", "cache_dir", "chroma_path"):
@@ -251,7 +251,9 @@ def test_pipeline_budget_splits_one_image_into_steps_that_add_up(small_catalog):
     import cv2
 
     threads = cv2.getNumThreads()
-    figures = pipeline.bench_pipeline_budget(small_catalog, images=4)
+    from helpers.workbook import benchmarks
+
+    figures = benchmarks.bench_pipeline_budget(small_catalog, images=4)
     assert figures["budget_images"] == 4
     parts = ("pose", "selfie", "decode_and_mask_rest", "onnx", "cut_embed_rest")
     assert all(figures[f"budget_{p}_ms"] > 0 for p in parts)  # every step ran and was timed

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import notebooks as runner
+from helpers.workbook import notebooks as runner
 
 META = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}}
@@ -51,7 +51,7 @@ def test_cli_refuses_unknown_parameter_with_exit_code_2(capsys):
 
 def test_runs_with_parameters_and_records_values(tmp_path):
     nb = scratch(tmp_path, "01_a.ipynb",
-                 "from helpers.notebooks import record\nrecord('double', x * 2)")
+                 "from helpers.workbook.notebooks import record\nrecord('double', x * 2)")
     out = tmp_path / "run" / "01_a.ipynb"
     runner.run_notebook(nb, out, {"x": 21})
     assert runner.read_records(out) == {"double": 42}

@@ -7,8 +7,8 @@ import shutil
 import nbformat
 import pytest
 
-from helpers import workshop
-from helpers.notebooks import list_notebooks
+from helpers.workbook import workshop
+from helpers.workbook.notebooks import list_notebooks
 
 NOTEBOOKS = list_notebooks()
 

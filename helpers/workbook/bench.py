@@ -1,9 +1,9 @@
 """`python -m helpers bench` / `make bench`: every performance figure of the workbook in one table.
 
 Why a separate command: speed depends on the machine and on what else runs, so timings never
-live in tests (a slow CI box would fail them at random). Each module measures itself in a
-`bench_*` function returning a dict of figures (medians of several runs where cheap); this
-module calls the ones that exist, compares each figure with the goal its issue names, prints
+live in tests (a slow CI box would fail them at random). The `bench_*` functions in
+helpers.workbook.benchmarks each return a dict of figures (medians of several runs where cheap);
+this module calls them, compares each figure with the goal its issue names, prints
 one table and writes `runs/bench.json`. A module without its bench function is reported as
 "not available" rather than stopping the others.
 """
@@ -26,16 +26,10 @@ from typing import Any, Callable
 from helpers.settings import PROJECT_ROOT
 
 # (module, function): the order is the order of the table.
-SOURCES: list[tuple[str, str]] = [
-    ("helpers.sample", "bench_generate"),
-    ("helpers.masking", "bench_masking"),
-    ("helpers.bedrock", "bench_stub_concurrency"),
-    ("helpers.embedding", "bench_embedding"),
-    ("helpers.index", "bench_index"),
-    ("helpers.pipeline", "bench_pipeline"),
-    ("helpers.pipeline", "bench_pipeline_budget"),
-    ("helpers.app", "bench_app"),
-]
+BENCHMARKS = "helpers.workbook.benchmarks"
+SOURCES: list[tuple[str, str]] = [(BENCHMARKS, name) for name in (
+    "bench_generate", "bench_masking", "bench_stub_concurrency", "bench_embedding", "bench_index",
+    "bench_pipeline", "bench_pipeline_budget", "bench_app")]
 
 
 @dataclass(frozen=True)

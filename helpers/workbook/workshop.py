@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from helpers.notebooks import NOTEBOOK_DIR, list_notebooks
+from helpers.workbook.notebooks import NOTEBOOK_DIR, list_notebooks
 from helpers.settings import PROJECT_ROOT
 
 NAV_TAG = "navigation"

@@ -1,0 +1,57 @@
+"""Garment maskers: one protocol, one module per masker, and `get_masker(settings)` to pick one.
+
+Why a registry: the notebooks, the pipeline and search ask for `mask(image, prompt)` and never
+branch on where a mask came from. The names (setting `masker`, helpers.settings.MASKERS):
+
+* "local" - the default offline masker (today the pose masker);
+* "pose" - `LocalMasker` (helpers.maskers.pose): mediapipe pose + person segmentation + colour;
+* "titan" (alias "bedrock") - `BedrockMasker` (helpers.maskers.titan): Titan Image Generator /
+  Nova Canvas INPAINTING + maskPrompt + returnMask, on Bedrock;
+* "reference" - `ReferenceMasker`: the catalogue's ground-truth masks, the upper bound;
+* "auto" - "local" on the local backend, "titan" on the Bedrock backend.
+
+Running a masker over a catalogue (cache, pool, failures) is helpers.maskpool's job; judging its
+masks against the ground truth is helpers.maskeval's.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from helpers.maskers.base import PROMPT_ALIASES, SUPPORTED_PROMPTS, Box, Masker, normalize_prompt
+from helpers.maskers.pose import LocalMasker
+from helpers.maskers.reference import ReferenceMasker
+from helpers.settings import MASKER_ALIASES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from helpers.settings import Settings
+
+DEFAULT_OFFLINE = "pose"  # what "local" means until a better offline masker lands (#14)
+
+
+def masker_name(settings: "Settings") -> str:
+    """The canonical name of the masker the settings ask for ("auto", "local" and aliases resolved)."""
+    kind = settings.effective_masker
+    kind = MASKER_ALIASES.get(kind, kind)
+    return DEFAULT_OFFLINE if kind == "local" else kind
+
+
+def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Masker:
+    """The masker the settings ask for (`settings.effective_masker`)."""
+    kind = masker_name(settings)
+    if kind == "pose":
+        return LocalMasker()
+    if kind == "titan":
+        from helpers.maskers.titan import BedrockMasker  # imported lazily: boto3 only when asked for
+
+        return BedrockMasker(settings)
+    if kind == "reference":
+        if table is None:
+            raise ValueError("masker='reference' needs the catalogue table: get_masker(settings, table)")
+        return ReferenceMasker(table)
+    raise ValueError(f"unknown masker {settings.effective_masker!r}; choose local, pose, titan, bedrock or reference")
+
+
+__all__ = ["Box", "LocalMasker", "Masker", "PROMPT_ALIASES", "ReferenceMasker", "SUPPORTED_PROMPTS",
+           "get_masker", "masker_name", "normalize_prompt"]
