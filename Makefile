@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
+PYPROJECT_HASH := $(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
+EDITABLE := $(VENV)/.editable-$(PYPROJECT_HASH)
 CATALOG := data/sample/manifest.csv
 
 # Project-local Jupyter/IPython/matplotlib state: nothing depends on $HOME.
@@ -18,7 +20,7 @@ unexport MPLBACKEND
 
 .PHONY: install run test lab bench sample clean reset lock workshop strip
 
-install: $(STAMP)
+install: $(EDITABLE)
 
 # The stamp is keyed on the lock file's hash: a changed lock rebuilds .venv, an unchanged one is a no-op.
 $(STAMP): requirements.lock
@@ -27,30 +29,37 @@ $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0   # first, so pip takes the CPU build
 	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'workbook.pth').write_text('$(CURDIR)\n')"
 	touch $(STAMP)
 
-$(CATALOG): | $(STAMP)
+# The `helpers` package itself, installed editable (`pip install -e .`, pyproject.toml's build-system):
+# keyed on pyproject.toml's hash, so an existing .venv gets it without being rebuilt. (Older .venvs
+# had a workbook.pth file instead; it is removed.)
+$(EDITABLE): $(STAMP) pyproject.toml
+	rm -f $(VENV)/lib/python*/site-packages/workbook.pth
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(EDITABLE)
+
+$(CATALOG): | $(EDITABLE)
 	$(BIN)/python -m helpers sample --out data/sample
 
 sample: $(CATALOG)
 
-run: $(STAMP) $(CATALOG)
+run: $(EDITABLE) $(CATALOG)
 	$(BIN)/python -m helpers notebooks run
 
-test: $(STAMP)
+test: $(EDITABLE)
 	$(BIN)/python -m pytest
 
-lab: $(STAMP) $(CATALOG)
+lab: $(EDITABLE) $(CATALOG)
 	mkdir -p .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension
 	echo '{"fetchNews": "false", "checkForUpdates": false}' > .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
-bench: $(STAMP) $(CATALOG)
+bench: $(EDITABLE) $(CATALOG)
 	$(BIN)/python -m helpers bench
 
-workshop: $(STAMP)
+workshop: $(EDITABLE)
 	$(BIN)/python -m helpers workshop build
 
 # Between workshop groups: drop the index and caches, keep the catalogue and the environment.
@@ -69,5 +78,5 @@ lock:
 	  echo "torch==2.13.0"; $(BIN)/pip freeze --exclude torch; } > requirements.lock
 
 # Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
-strip: $(STAMP)
+strip: $(EDITABLE)
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

@@ -1,7 +1,8 @@
 """Helpers for the fashion similarity workbook: one module per step of the pipeline.
 
-catalog -> masking -> cutting -> embedding -> index -> search / metrics, with a
-content-addressed cache beside them. Notebooks import from here and explain.
+catalog -> maskers / maskpool -> cutting -> embedding -> index -> search / metrics, run in one call
+by pipeline and judged by report, with a content-addressed cache beside them and every error class
+in errors. Notebooks import from here and explain (the module table is in the README).
 """
 from helpers.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 

@@ -21,26 +21,26 @@ Layout (ipywidgets boxes only, no hand-written JS; stable CSS classes for the br
 from __future__ import annotations
 
 import html
-import io
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
+from helpers.appview import (K_DEFAULT, K_MAX, K_MIN, THUMB_SIZE, Query, ResultCard, SearchView, mask_image,
+                             thumbnail_bytes)
+from helpers.catalog import load_catalog
+from helpers.embedding import get_embedder
 from helpers.images import ImageError, open_image
+from helpers.search import search
 from helpers.settings import Settings, load_settings
 
 MODES = ("garment", "full", "both")
 MODE_LABELS = {"garment": "garment only", "full": "full image", "both": "both side by side"}
 ANY = "any"
 FILTER_COLUMNS = ("category", "colour")
-K_MIN, K_MAX, K_DEFAULT = 1, 20, 5
-THUMB_SIZE = (112, 150)  # (w, h) box a result thumbnail is fitted into
 QUERY_SIZE = (150, 200)
 SAME_ITEM_COLOUR = "#1a7f37"
 
@@ -50,109 +50,15 @@ SearchFn = Callable[..., Mapping[str, pd.DataFrame]]
 
 # ----------------------------------------------------------------------------- result model
 
-@dataclass(frozen=True)
-class Query:
-    """What was searched. `kind` is "catalog" (an image of the catalogue, whose item id is
-    known, so results can be marked), "upload" (a validated photo) or "text" (Bedrock only)."""
-
-    kind: str
-    label: str
-    image_id: str | None = None
-    item_id: str | None = None
-    image: Image.Image | None = None  # the decoded upload (RGB), or None
-    data: bytes | None = None         # the upload's bytes, as received
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class ResultCard:
-    """One result as the app shows it."""
-
-    mode: str
-    rank: int
-    image_id: str
-    item_id: str
-    score: float
-    image_path: str
-    same_item: bool  # same item as a catalogue query (always False for uploads / text)
-    is_query: bool   # the query image itself
-
-
-@dataclass
-class SearchView:
-    """Everything the app shows after one action, as plain data (what tests read)."""
-
-    query: Query | None = None
-    mode: str = "garment"
-    k: int = K_DEFAULT
-    where: dict | None = None
-    results: dict[str, list[ResultCard]] = field(default_factory=dict)
-    query_mask: np.ndarray | None = None
-    query_cutout: Image.Image | None = None
-    message: str = ""
-    error: str | None = None  # a reason code ("not_an_image", "truncated", ...) or None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def same_item_count(self, mode: str) -> int:
-        return sum(card.same_item for card in self.results.get(mode, []))
-
-    def table(self) -> pd.DataFrame:
-        """All result rows, one per (mode, rank)."""
-        rows = [card.__dict__ for cards in self.results.values() for card in cards]
-        cols = list(ResultCard.__dataclass_fields__)
-        return pd.DataFrame(rows, columns=cols)
-
-    def to_text(self) -> str:
-        """A plain-text rendering, so an executed notebook is useful without a browser."""
-        if self.query is None:
-            return self.message or "no query yet"
-        lines = [f"query: {self.query.label} ({self.query.kind}"
-                 + (f", item {self.query.item_id}" if self.query.item_id else "") + ")",
-                 f"mode: {self.mode}, top-k: {self.k}, filter: {self.where or 'none'}, "
-                 f"{self.seconds:.2f} s"]
-        if self.error:
-            lines.append(f"error ({self.error}): {self.message}")
-        for mode, cards in self.results.items():
-            marks = f", {self.same_item_count(mode)} of {len(cards)} same item" if self.query.item_id else ""
-            lines.append(f"-- {mode}{marks}")
-            for c in cards:
-                mark = "  <- same item" if c.same_item else ""
-                mark += " (the query itself)" if c.is_query else ""
-                lines.append(f"  {c.rank:>2}. {c.image_id:<24} item {c.item_id:<12} score {c.score:.3f}{mark}")
-        return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- image helpers
-
-def thumbnail_bytes(image: Image.Image, size: tuple[int, int] = THUMB_SIZE) -> bytes:
-    """A small JPEG for an Image widget (keeps the notebook and the comm traffic light)."""
-    img = image.convert("RGB") if image.mode != "RGB" else image.copy()
-    img.thumbnail(size, Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
-def mask_image(mask: np.ndarray) -> Image.Image:
-    """A bool mask as a black/white picture (white = garment)."""
-    return Image.fromarray(np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8), "L")
 
 
 # ----------------------------------------------------------------------------- the app
 
 def _default_search() -> SearchFn:
-    from helpers.search import search  # imported late: the app module must import without models
-
     return search
 
 
 def _catalog_table(settings: Settings) -> pd.DataFrame:
-    from helpers.catalog import load_catalog
-
     return load_catalog(settings.catalog, settings=settings).table
 
 
@@ -172,7 +78,6 @@ class SearchApp:
     def __init__(self, settings: Settings | None = None, *, catalog: pd.DataFrame | None = None,
                  search_fn: SearchFn | None = None, embedder: Any = None, auto: bool = True):
         import ipywidgets as w
-        from helpers.embedding import get_embedder
 
         self.settings = settings or load_settings()
         # one embedder for the app's lifetime: its model loads once, on the first query

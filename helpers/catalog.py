@@ -20,8 +20,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from helpers.cache import Cache, content_key
 from helpers.errors import CatalogError, ImageError
 from helpers.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, open_image
+from helpers.settings import load_settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 BASE_COLUMNS = ["image_id", "item_id", "image_path", "garment_mask_path", "person_mask_path"]
@@ -152,8 +154,6 @@ LOADERS: dict[str, Callable[[Path], tuple[list[dict], list[dict]]]] = {
 def _validated_key(path: str, max_pixels: int, max_bytes: int) -> str | None:
     """A key for "this file, as it is now, passed validation": path + size + mtime, like make.
     Decoding every photo on every load is what made a fully cached pipeline run slow."""
-    from helpers.cache import content_key
-
     try:
         st = Path(path).stat()
     except OSError:
@@ -197,7 +197,6 @@ def load_catalog(path: Path | str | None = None, settings=None, *, validate: boo
     """
     if path is None:
         if settings is None:
-            from helpers.settings import load_settings
             settings = load_settings()
         path = settings.catalog
     root = Path(path).expanduser().resolve()
@@ -218,7 +217,6 @@ def load_catalog(path: Path | str | None = None, settings=None, *, validate: boo
     if validate:
         cache = None
         if getattr(settings, "cache_dir", None) is not None:
-            from helpers.cache import Cache
             cache = Cache(settings.cache_dir)
         rows, bad = _validate(rows, max_pixels, max_bytes, cache)
     else:

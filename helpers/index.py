@@ -23,25 +23,24 @@ Facts this module relies on (ChromaDB 1.5.9):
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import re
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from helpers.chromaserver import chroma_server
+from helpers.embedding import get_embedder
 from helpers.errors import DimensionMismatch, EmptyIndexError
+from helpers.settings import load_settings
 
 VIEWS = ("garment", "full")
 
@@ -65,8 +64,6 @@ def get_client(settings=None):
     from chromadb.config import Settings as ChromaSettings
 
     if settings is None:
-        from helpers.settings import load_settings
-
         settings = load_settings()
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
@@ -144,12 +141,8 @@ class CatalogIndex:
     def open(cls, settings=None, embedder=None, **kwargs) -> "CatalogIndex":
         """The index for `embedder` (default: the one settings choose) on the settings' client."""
         if settings is None:
-            from helpers.settings import load_settings
-
             settings = load_settings()
         if embedder is None:
-            from helpers.embedding import get_embedder
-
             embedder = get_embedder(settings)
         return cls(get_client(settings), embedder.model_id, embedder.dim, **kwargs)
 
@@ -376,49 +369,6 @@ def query_vectors(collection, vectors: np.ndarray, k: int = 10,
 
 # --------------------------------------------------------------------------- server mode
 
-@contextlib.contextmanager
-def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None = None,
-                  timeout: float = 60.0, log: Path | str | None = None) -> Iterator[tuple[str, int]]:
-    """Run a real `chroma run` server on `path` for the length of a `with` block.
-
-    Yields (host, port) once the server answers its heartbeat; always stops it afterwards.
-    This is how a team shares one index: one machine runs `chroma run --path DIR --host
-    0.0.0.0 --port 8000`, everyone sets `chroma_host` / `chroma_port` in workbook.toml.
-    """
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma = Path(sys.executable).with_name("chroma")
-    if not chroma.exists():
-        raise FileNotFoundError(f"{chroma} not found: the `chroma` command comes with the chromadb package")
-    if port is None:
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-    log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],
-                                stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    chromadb.HttpClient(host=host, port=port,
-                                        settings=ChromaSettings(anonymized_telemetry=False)).heartbeat()
-                    break
-                except Exception:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"the chroma server on {host}:{port} did not start; its log "
-                                           f"({log_path}) ends with: {log_path.read_text()[-1500:]}") from None
-                    time.sleep(0.3)
-            yield host, port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # --------------------------------------------------------------------------- HNSW trade-off

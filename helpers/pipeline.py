@@ -1,4 +1,4 @@
-"""The whole pipeline in one call, and `python -m helpers run`: load, mask, cut, embed, index, evaluate.
+"""The whole pipeline in one call: load, mask, cut, embed, index (report.py judges it and writes metrics.json).
 
 Why one function: the metrics notebook, the CLI, the benchmark and the tests must run exactly
 the same steps in the same order with the same cache, or their numbers would not agree. Every
@@ -14,14 +14,8 @@ Three conditions are embedded and compared:
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +23,16 @@ import numpy as np
 import pandas as pd
 
 from helpers import metrics
-from helpers.settings import MASKERS, Settings, load_settings
+from helpers import index as chroma_index
+from helpers.cache import Cache
+from helpers.catalog import load_catalog
+from helpers.cutting import GARMENT_VIEW, cache_cutout, cut_garment_views
+from helpers.embedding import FAILURE_COLUMNS, embed_images, get_embedder, vector_key
+from helpers.maskers import ReferenceMasker, get_masker, masker_name
+from helpers.maskpool import mask_catalog, prestart_pool
+from helpers.settings import Settings, load_settings
 
 CONDITIONS = ("full", "garment", "garment_reference")
-ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
 
 
 @dataclass
@@ -127,20 +127,11 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     either way; the index is what the search app uses and is checked against numpy here).
     `reference=False` skips the ground-truth-mask condition even when the catalogue has masks.
     """
-    from helpers.cache import Cache
-    from helpers.catalog import load_catalog
-    from helpers.cutting import cut_garment_views
-    from helpers.embedding import embed_images, get_embedder
-    from helpers.maskpool import mask_catalog
-    from helpers.maskers import get_masker, masker_name
-
     settings = settings or load_settings()
     cache = Cache(settings.cache_dir)
     t: dict[str, float] = {}
     start = time.perf_counter()
     if masker_name(settings) == "pose" and settings.workers > 1:
-        from helpers.maskpool import prestart_pool
-
         prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
     with _timed(t, "load"):
         loaded = load_catalog(settings.catalog, settings)
@@ -169,8 +160,6 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
         embeddings["garment"] = _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress)
     ref_masks = ref_cuts = None
     if reference and _has_ground_truth(table):
-        from helpers.maskers import ReferenceMasker
-
         with _timed(t, "reference"):
             ref_masks = mask_catalog(table, settings, masker=ReferenceMasker(table), cache=cache, progress=False)
             ref_cuts = cut_garment_views(table, ref_masks.masks, cache=cache, settings=settings)
@@ -213,13 +202,9 @@ class AfterMask:
         return state
 
     def __call__(self, image_id: str, data: bytes, image, mask: np.ndarray) -> None:
-        from helpers.cutting import GARMENT_VIEW, cache_cutout
-
         garment = cache_cutout(self.cache_root, GARMENT_VIEW, image_id, data, image, mask)
         if self.embedder is None:
             return
-        from helpers.cache import Cache
-        from helpers.embedding import vector_key
 
         cache = Cache(self.cache_root)
         todo = [(vector_key(data, self.embedder, "full"), image)]
@@ -240,8 +225,6 @@ def _embeds_in_workers(masker: Any, embedder: Any) -> bool:
 
 def _embed_cutouts(table, cut_run, mask_run, embedder, cache, settings, progress):
     """Embed the garment cut-outs; images without one carry their masking/cutting reason."""
-    from helpers.embedding import FAILURE_COLUMNS, embed_images
-
     prior = pd.concat([df[FAILURE_COLUMNS] for df in (mask_run.failures, cut_run.failures) if len(df)],
                       ignore_index=True) if (len(mask_run.failures) or len(cut_run.failures)) else None
     if prior is not None:
@@ -266,8 +249,6 @@ def _index_and_check(result: PipelineResult) -> dict[str, Any]:
     Chroma's HNSW search is approximate; its Recall@1 must agree with the exact numpy figure
     within a small tolerance, or the collections' HNSW settings need a larger ef_search.
     """
-    from helpers import index as chroma_index
-
     out: dict[str, Any] = {}
     meta = result.table.set_index("image_id")
     for view in ("full", "garment"):
@@ -292,299 +273,3 @@ def _index_and_check(result: PipelineResult) -> dict[str, Any]:
 
 
 CHROMA_TOLERANCE = 0.02  # HNSW may miss a true nearest neighbour now and then
-
-
-# --------------------------------------------------------------------------- evaluation
-
-def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
-             seed: int = metrics.BOOTSTRAP_SEED) -> dict[str, Any]:
-    """metrics.json (the schema of issue 7, plus breakdowns) for one pipeline result."""
-    t0 = time.perf_counter()
-    res = result.retrievals()
-    table = result.table
-    conditions: dict[str, Any] = {c: None for c in CONDITIONS}
-    for c, r in res.items():
-        conditions[c] = r.summary()
-        conditions[c]["failed_images"] = int(len(result.embeddings[c].failures))
-    g_ap, f_ap = metrics.aligned(res["garment"], res["full"], "ap")
-    out: dict[str, Any] = {
-        "catalog": {"images": int(len(table)), "items": int(table["item_id"].nunique()),
-                    "skipped": int(len(result.skipped)), "evaluated_images": len(result.common_ids()),
-                    "path": str(result.settings.catalog)},
-        "backend": result.settings.backend,
-        "masker": result.masks.model_id,
-        "embedder": result.embedder_id,
-        "dim": result.dim,
-        "conditions": conditions,
-        "delta_recall@1": {**_delta_recall1(res, "garment", "full", rounds, seed), "rounds": rounds, "seed": seed},
-        "wilcoxon_p_ap": metrics.wilcoxon_p(g_ap, f_ap),
-        "mask_iou": None,
-        "seed_statistic": {c: metrics.seed_statistic(r) for c, r in res.items()},
-        "seed_statistic_by_outcome": {c: metrics.seed_statistic_by_outcome(r) for c, r in res.items()},
-    }
-    if "garment_reference" in res:
-        out["delta_recall@1_reference_vs_garment"] = _delta_recall1(res, "garment_reference", "garment",
-                                                                    rounds, seed)
-        out["mask_iou"] = mask_iou_summary(result)
-    if "shoot_id" in table.columns:
-        out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
-    out["by_attribute"] = {a: _records(f) for a, f in breakdowns(result).items()}
-    out["cnn_only"] = cnn_only(result, rounds=rounds, seed=seed)
-    out["chroma_check"] = result.index or None
-    out["timings_s"] = dict(result.timings_s, evaluate=round(time.perf_counter() - t0, 3))
-    return _clean(out)
-
-
-def cnn_only(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
-             seed: int = metrics.BOOTSTRAP_SEED) -> dict[str, Any] | None:
-    """The same evaluation with the offline embedder's CNN part alone (no colour histogram).
-
-    Why report it: the colour histogram makes garment search find the right colour twin, and
-    it makes whole-photo search worse, because a photo's colours are mostly its background.
-    So the garment - full gap with colour is partly the colour part's doing; this ablation
-    shows the gap without it (the CNN part is the vector's first CNN_DIM numbers: see
-    `helpers.embedding.combine`), so nobody has to take the bigger number on trust.
-    None for other embedders (Titan has no separable part)."""
-    from helpers.embedding import CNN_DIM, LOCAL_MODEL_ID
-
-    if result.embedder_id != LOCAL_MODEL_ID:
-        return None
-    res = result.retrieve(CNN_DIM)
-    out: dict[str, Any] = {"dim": CNN_DIM, "conditions": {c: r.summary() for c, r in res.items()},
-                           "delta_recall@1": _delta_recall1(res, "garment", "full", rounds, seed)}
-    if "garment_reference" in res:
-        out["delta_recall@1_reference_vs_garment"] = _delta_recall1(res, "garment_reference", "garment",
-                                                                    rounds, seed)
-    return out
-
-
-def _delta_recall1(res: dict[str, metrics.Retrieval], a: str, b: str, rounds: int, seed: int) -> dict[str, Any]:
-    """Recall@1 of condition `a` minus `b` on the same queries, with its paired-bootstrap CI."""
-    hit_a, hit_b = metrics.aligned(res[a], res[b], "hit@1")
-    d = metrics.paired_bootstrap(hit_a, hit_b, rounds=rounds, seed=seed)
-    return {"value": d["value"], "ci95": d["ci95"]}
-
-
-def mask_iou_summary(result: PipelineResult) -> dict[str, float] | None:
-    """Mean and median IoU of the configured masker against the ground-truth masks."""
-    scores = mask_scores(result)
-    if scores is None or not len(scores):
-        return None
-    return {"mean": float(scores["iou"].mean()), "median": float(scores["iou"].median()),
-            "images": int(len(scores)), "failed": int(scores["failed"].sum())}
-
-
-def breakdowns(result: PipelineResult, metric: str = "hit@1") -> dict[str, pd.DataFrame]:
-    """Per-attribute breakdowns (colour, pattern, silhouette, background) the catalogue has."""
-    res = result.retrievals()
-    return {a: metrics.breakdown(res, result.table, a, metric) for a in ATTRIBUTES if a in result.table.columns}
-
-
-def breakdown_table(by: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """All breakdowns in one table indexed by (attribute, value), rounded for reading."""
-    if not by:
-        return pd.DataFrame(columns=["queries"])
-    return pd.concat({a: f.round(3) for a, f in by.items()}, names=["attribute", "value"])
-
-
-def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
-    """Per-image IoU of the configured masker's masks against ground truth (None without it)."""
-    if "garment_mask_path" not in result.table.columns or not result.has_ground_truth:
-        return None
-    from helpers.maskeval import evaluate_masks
-
-    return evaluate_masks(result.masks, result.table)
-
-
-def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
-    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
-    garment does not), worst first, each with a guess at what went wrong:
-
-    - the query's own mask is poor (IoU < `weak_iou`): a masking error;
-    - the wrong answer's mask is poor: the gallery side of the same problem;
-    - otherwise the wrong answer is a look-alike: the attributes it shares with the query say
-      which (same colour and pattern: only shape tells them apart; the embedder sees texture).
-    """
-    res = result.retrievals()
-    g = res["garment"].per_query.set_index("image_id")
-    f = res["full"].per_query.set_index("image_id")
-    lost = g.index[(g["hit@1"] == 0) & (f.loc[g.index, "hit@1"] == 1)]
-    meta = result.table.set_index("image_id")
-    scores = mask_scores(result)
-    iou = scores.set_index("image_id")["iou"] if scores is not None else pd.Series(dtype=float)
-    attrs = [a for a in ("colour", "pattern", "silhouette", "background", "shoot_id") if a in meta.columns]
-    rows = []
-    for q in lost:
-        wrong = g.loc[q, "top1_image_id"]
-        shared = [a for a in attrs if meta.loc[q, a] == meta.loc[wrong, a]]
-        q_iou, w_iou = iou.get(q, np.nan), iou.get(wrong, np.nan)
-        if q_iou < weak_iou:
-            why = f"the query's mask is poor (IoU {q_iou:.2f})"
-        elif w_iou < weak_iou:
-            why = f"the wrong answer's mask is poor (IoU {w_iou:.2f})"
-        else:
-            same = [a for a in shared if a != "shoot_id"]
-            why = ("look-alike: a different item with the same " + " and ".join(same)) if same \
-                else "the embedder confuses two different garments"
-        rows.append({"image_id": q, "item_id": meta.loc[q, "item_id"],
-                     "garment_top1": wrong, "garment_top1_item": meta.loc[wrong, "item_id"],
-                     "full_top1": f.loc[q, "top1_image_id"], "garment_rank": int(g.loc[q, "first_relevant_rank"]),
-                     "ap_garment": g.loc[q, "ap"], "ap_full": f.loc[q, "ap"],
-                     "query_iou": q_iou, "answer_iou": w_iou, "shared": ", ".join(shared), "diagnosis": why})
-    out = pd.DataFrame(rows, columns=["image_id", "item_id", "garment_top1", "garment_top1_item", "full_top1",
-                                      "garment_rank", "ap_garment", "ap_full", "query_iou", "answer_iou",
-                                      "shared", "diagnosis"])
-    return out.assign(ap_loss=out["ap_full"] - out["ap_garment"]).sort_values(
-        ["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
-
-
-def gallery_rows(result: PipelineResult, losses: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
-    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n losses."""
-    from PIL import Image
-
-    paths = result.table.set_index("image_id")["image_path"]
-    cut = result.cuts.cutouts
-    rows = []
-    for rec in losses.head(n).to_dict("records"):
-        rows.append(dict(rec, query_image=Image.open(paths[rec["image_id"]]).convert("RGB"),
-                         query_mask=result.masks.masks.get(rec["image_id"]),
-                         query_cutout=cut.get(rec["image_id"]),
-                         garment_top1_image=cut.get(rec["garment_top1"]),
-                         full_top1_image=Image.open(paths[rec["full_top1"]]).convert("RGB")))
-    return rows
-
-
-def _records(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
-    return {str(k): {c: (None if pd.isna(v) else float(v)) for c, v in row.items()} for k, row in frame.iterrows()}
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN to null."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(float(value)) else float(value)
-    return value
-
-
-def write_metrics(doc: dict[str, Any], out_dir: Path) -> Path:
-    """Write `out_dir/metrics.json` atomically (a killed run never leaves half a file)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
-    return path
-
-
-def default_run_dir(run_dir: Path) -> Path:
-    """The folder for metrics.json: `run_dir` (settings.run_dir, default runs/latest) when it
-    exists; a missing `runs/latest` becomes a new `runs/<UTC timestamp>/` with `latest` -> it
-    (what the notebook runner does too); any other missing folder is created."""
-    run_dir = Path(run_dir)
-    if run_dir.is_dir():
-        return run_dir
-    if run_dir.name != "latest":
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = run_dir.parent / stamp
-    target.mkdir(parents=True, exist_ok=True)
-    if run_dir.is_symlink():
-        run_dir.unlink()  # a dangling link
-    run_dir.symlink_to(target.name)
-    return run_dir
-
-
-def conclusion(doc: dict[str, Any]) -> str:
-    """The one-sentence answer, worded from the numbers (so it stays true on any catalogue)."""
-    full, garment = doc["conditions"]["full"]["recall@1"], doc["conditions"]["garment"]["recall@1"]
-    d = doc["delta_recall@1"]
-    lo, hi = d["ci95"]
-    cat = doc["catalog"]
-    verdict = ("finds the same garment more often" if lo > 0 else
-               "finds the same garment less often" if hi < 0 else
-               "is not measurably different from whole-photo search")
-    text = (f"On {cat['evaluated_images']} photos of {cat['items']} garments, searching with the garment cut "
-            f"out {verdict}: Recall@1 {full:.2f} -> {garment:.2f} ({d['value']:+.2f}, 95% CI {lo:+.2f} to {hi:+.2f})")
-    shoot = (doc.get("same_shoot_errors") or {}).get("full") or {}
-    if shoot.get("fraction") is not None:
-        text += (f", because whole-photo search mostly confuses photos from the same shoot "
-                 f"({shoot['fraction']:.0%} of its wrong first answers)" if shoot["fraction"] >= 0.5 else
-                 f"; {shoot['fraction']:.0%} of whole-photo search's wrong first answers came from the same shoot")
-    return text + "."
-
-
-def reference_note(doc: dict[str, Any]) -> str:
-    """How much perfect masks would add, or why that cannot be measured on this catalogue."""
-    if not doc["conditions"].get("garment_reference"):
-        return ("This catalogue has no ground-truth masks, so the reference condition and mask IoU "
-                "cannot be measured (they are null in metrics.json).")
-    iou = doc["mask_iou"]
-    d = doc["delta_recall@1_reference_vs_garment"]
-    ref, gar = doc["conditions"]["garment_reference"], doc["conditions"]["garment"]
-    return (f"The masker's masks overlap the true ones with mean IoU {iou['mean']:.3f} (median {iou['median']:.3f}). "
-            f"Perfect masks change Recall@1 by {d['value']:+.3f} (95% CI {d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}) "
-            f"and mAP from {gar['map']:.3f} to {ref['map']:.3f}.")
-
-
-def summary_table(doc: dict[str, Any]) -> pd.DataFrame:
-    """The metrics table, one row per condition (for printing)."""
-    rows = {c: m for c, m in doc["conditions"].items() if m}
-    cols = ["recall@1", "recall@5", "recall@10", "map", "mrr", "ndcg@10", "queries"]
-    return pd.DataFrame(rows).T[cols]
-
-
-def colour_ablation_table(doc: dict[str, Any]) -> pd.DataFrame | None:
-    """Recall@1 and mAP of every condition with the whole embedding and with its CNN part
-    alone, plus the two headline differences (garment - full, reference - garment)."""
-    block = doc.get("cnn_only")
-    if not block:
-        return None
-    rows = {}
-    for name, conds, top in (("CNN + colour", doc["conditions"], doc),
-                             ("CNN only", block["conditions"], block)):
-        row = {f"{m} {c}": (conds.get(c) or {}).get(m) for m in ("recall@1", "map") for c in conds}
-        row["garment - full (R@1)"] = top["delta_recall@1"]["value"]
-        ref = top.get("delta_recall@1_reference_vs_garment")
-        row["reference - garment (R@1)"] = ref["value"] if ref else None
-        rows[name] = row
-    return pd.DataFrame(rows).T
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers run",
-                                     description="Run the whole pipeline (load, mask, cut, embed, index, "
-                                                 "evaluate) and write metrics.json.")
-    parser.add_argument("--catalog", type=Path, default=None, help="catalogue folder (default: settings)")
-    parser.add_argument("--backend", choices=("local", "bedrock"), default=None)
-    parser.add_argument("--masker", choices=MASKERS, default=None)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
-    parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    from helpers.settings import SettingsError
-
-    try:
-        settings = load_settings(catalog=args.catalog, backend=args.backend, masker=args.masker)
-        result = run_pipeline(settings, limit=args.limit, progress=not args.quiet, index=not args.no_index)
-        doc = evaluate(result)
-    except (SettingsError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = write_metrics(doc, args.out if args.out else default_run_dir(settings.run_dir))
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
-        print(summary_table(doc))
-    d = doc["delta_recall@1"]
-    print(f"\ngarment - full Recall@1 = {d['value']:+.3f}  (95% CI {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f}, "
-          f"paired bootstrap, {d['rounds']} rounds);  Wilcoxon p (AP) = {doc['wilcoxon_p_ap']}")
-    print(f"wrote {path}")
-    return 0

@@ -28,7 +28,13 @@ import pandas as pd
 from PIL import Image
 
 from helpers import cutting, maskers, maskpool
+from helpers.cache import Cache
+from helpers.catalog import load_catalog
+from helpers.embedding import embed_images, get_embedder
 from helpers.errors import MaskError, SearchError
+from helpers.images import ImageError, open_image
+from helpers.index import CatalogIndex, EmptyIndexError, get_client
+from helpers.settings import load_settings
 
 MODES = ("garment", "full", "both")
 QueryT = Union[Image.Image, Path, str, bytes]
@@ -53,10 +59,7 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     if mode not in MODES:
         raise SearchError("bad_mode", f"mode={mode!r}: choose one of {', '.join(MODES)}")
     if settings is None:
-        from helpers.settings import load_settings
-
         settings = load_settings()
-    from helpers.cache import Cache
 
     cache = cache or Cache(settings.cache_dir)
     embedder = embedder or _embedder(settings)
@@ -95,7 +98,6 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
     reference masker the query must be a catalogue image (ground-truth masks exist only for
     those). Raises SearchError("no_garment", ...) when no garment is found.
     """
-    from helpers.cache import Cache
 
     cache = cache or Cache(settings.cache_dir)
     image_id = None
@@ -138,8 +140,6 @@ def _text_vector(text: str, embedder) -> np.ndarray:
 
 def _open_query(query: QueryT, settings) -> tuple[Image.Image, Any]:
     """(RGB image, source for cache keys): paths stay paths so their keys match the pipeline's."""
-    from helpers.images import ImageError, open_image
-
     if isinstance(query, Image.Image):
         return (query if query.mode == "RGB" else query.convert("RGB")), query
     source = bytes(query) if isinstance(query, (bytes, bytearray)) else Path(query)
@@ -161,8 +161,6 @@ def _query_bytes(source: Any, image: Image.Image) -> bytes:
 
 
 def _vector(images: dict, embedder, view: str, cache, settings) -> np.ndarray:
-    from helpers.embedding import embed_images
-
     run = embed_images(images, embedder, view=view, cache=cache, settings=settings, progress=False)
     if not len(run.ids):
         row = run.failures.iloc[0]
@@ -178,8 +176,6 @@ def _finish(frame: pd.DataFrame, exclude: set[str], k: int) -> pd.DataFrame:
 
 
 def _check_not_empty(index, modes: Sequence[str]) -> None:
-    from helpers.index import EmptyIndexError
-
     for m in modes:
         if index.count(m) == 0:
             raise SearchError("empty_index", str(EmptyIndexError(
@@ -196,8 +192,6 @@ def _where_index(index) -> str:
 
 @lru_cache(maxsize=4)
 def _embedder(settings):
-    from helpers.embedding import get_embedder
-
     return get_embedder(settings)
 
 
@@ -208,8 +202,6 @@ def _masker(settings):
 
 @lru_cache(maxsize=4)
 def _catalog_table(settings) -> pd.DataFrame:
-    from helpers.catalog import load_catalog
-
     return load_catalog(settings.catalog, settings=settings).table
 
 
@@ -219,8 +211,6 @@ def _index(settings, embedder):
 
 @lru_cache(maxsize=4)
 def _cached_index(settings, model_id: str, dim: int):
-    from helpers.index import CatalogIndex, get_client
-
     return CatalogIndex(get_client(settings), model_id, dim)
 
 

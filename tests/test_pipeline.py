@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import embedding, metrics, pipeline
+from helpers import embedding, metrics, pipeline, report
 from helpers.settings import load_settings
 
 MASKER = "local"  # the offline default: what `make run` uses
@@ -27,7 +27,7 @@ def module_env(tmp_path_factory, small_catalog):
 def first_run(module_env):
     settings = load_settings(backend="local", masker=MASKER, **module_env)
     result = pipeline.run_pipeline(settings, progress=False)
-    return result, pipeline.evaluate(result)
+    return result, report.evaluate(result)
 
 
 def test_metrics_json_schema(first_run):
@@ -129,7 +129,7 @@ def test_rerun_is_served_from_the_cache(first_run, module_env):
     assert again.masks.calls == 0 and again.masks.cached == 48
     assert all(run.calls == 0 for run in again.embeddings.values())
     assert again.cuts.cached == 48
-    doc2 = pipeline.evaluate(again)
+    doc2 = report.evaluate(again)
     assert doc2["conditions"] == doc["conditions"]
     assert doc2["delta_recall@1"] == doc["delta_recall@1"]  # fixed bootstrap seed
 
@@ -139,7 +139,7 @@ def test_cli_writes_metrics_json_into_runs_latest(module_env, monkeypatch, capsy
         monkeypatch.setenv(f"WORKBOOK_{key.upper()}", str(value))
     latest = module_env["run_dir"]
     assert not latest.exists()
-    assert pipeline.main(["--backend", "local", "--quiet"]) == 0
+    assert report.main(["--backend", "local", "--quiet"]) == 0
     assert latest.is_symlink() and latest.resolve().parent == latest.parent.resolve()
     doc = json.loads((latest / "metrics.json").read_text())
     assert doc["catalog"]["images"] == 48
@@ -160,7 +160,7 @@ def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env, m
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(small_catalog / cells[col["image_path"]], dest / Path(cells[col["image_path"]]).name)
     out = tmp_path / "out"
-    code = pipeline.main(["--catalog", str(own), "--out", str(out), "--quiet", "--no-index"])
+    code = report.main(["--catalog", str(own), "--out", str(out), "--quiet", "--no-index"])
     assert code == 0
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["conditions"]["garment_reference"] is None and doc["mask_iou"] is None
@@ -169,7 +169,7 @@ def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env, m
 
 def test_losses_diagnosis(first_run):
     result, _ = first_run
-    losses = pipeline.garment_losses(result)
+    losses = report.garment_losses(result)
     g = result.retrievals()["garment"].per_query.set_index("image_id")
     f = result.retrievals()["full"].per_query.set_index("image_id")
     expected = sorted(i for i in g.index if g.loc[i, "hit@1"] == 0 and f.loc[i, "hit@1"] == 1)
@@ -181,7 +181,7 @@ def test_losses_diagnosis(first_run):
 
 def test_bad_catalogue_is_a_clear_error(tmp_path, workbook_env, capsys):
     (tmp_path / "empty").mkdir()
-    code = pipeline.main(["--catalog", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"])
+    code = report.main(["--catalog", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "o" / "metrics.json").exists()
@@ -221,7 +221,7 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     # and they are the numbers of the pipeline run in this process (same cache, same data)
     assert rec["recall@1_garment"] == pytest.approx(first_run[1]["conditions"]["garment"]["recall@1"])
     nb_text = out.read_text()
-    assert "image/png" in nb_text and pipeline.conclusion(doc)[:40] in nb_text
+    assert "image/png" in nb_text and report.conclusion(doc)[:40] in nb_text
 
 
 def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, module_env):
@@ -238,7 +238,7 @@ def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, 
     settings = load_settings(backend="local", masker="reference", catalog=catalog,
                              cache_dir=module_env["cache_dir"], chroma_path=tmp_path / "chroma")
     result = pipeline.run_pipeline(settings, progress=False, index=False)
-    doc = pipeline.evaluate(result)
+    doc = report.evaluate(result)
     failures = result.failures()
     blank = first[header.index("image_id")]
     assert set(failures["image_id"]) == {blank} and set(failures["reason"]) == {"no_garment"}

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from botocore.response import StreamingBody
 from PIL import Image
 
 from helpers import cost
@@ -30,7 +29,6 @@ from helpers.embedding import INPUT_SIZE, LocalEmbedder, export_onnx
 from helpers.errors import MaskError
 from helpers.index import HNSW, CatalogIndex, measure_index, exact_top_k, random_unit_vectors
 from helpers.maskers import LocalMasker
-from helpers.maskers.titan import BedrockMasker
 from helpers.maskpool import open_and_mask, run_after, encode_mask, mask_catalog
 from helpers.pipeline import AfterMask, run_pipeline
 from helpers.sample import generate_catalog
@@ -82,6 +80,8 @@ class _SleepyClient:
                                 "error": None}).encode()
 
     def invoke_model(self, **_kwargs: Any) -> dict:
+        from botocore.response import StreamingBody  # lazy: boto3 only for this benchmark
+
         time.sleep(self.delay_s)
         return {"body": StreamingBody(io.BytesIO(self.body), len(self.body)),
                 "contentType": "application/json"}
@@ -93,6 +93,8 @@ def bench_stub_concurrency(n_images: int = 40, delay_s: float = 0.2,
 
     Shows that the bounded thread pool overlaps network waits: goal c4 <= 1/3 of serial.
     """
+    from helpers.maskers.titan import BedrockMasker  # lazy: boto3 only for this benchmark
+
     mask = Image.new("L", (64, 96), 255)
     mask.paste(0, (16, 24, 48, 80))
     buf = io.BytesIO()

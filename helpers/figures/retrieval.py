@@ -1,7 +1,7 @@
 """Figures for notebooks 04 and 05: neighbour grids with scores, 2-D maps of embedding spaces,
 and the HNSW trade-off chart.
 
-Same conventions as `helpers.viz`: each function returns a closed matplotlib `Figure` (a
+Same conventions as `helpers.figures`: each function returns a closed matplotlib `Figure` (a
 notebook shows it once, as the cell's value) and never changes global matplotlib settings.
 Green frames mark results of the query's own item, so a reader counts hits at a glance.
 """

@@ -33,7 +33,7 @@ def _mask(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
         return np.asarray(m) > 127
 
 
-def overlay(image: np.ndarray, garment: np.ndarray | None = None, person: np.ndarray | None = None,
+def tint_person(image: np.ndarray, garment: np.ndarray | None = None, person: np.ndarray | None = None,
             alpha: float = 0.45) -> np.ndarray:
     """Tint the garment green and the rest of the person red, so mask errors are visible."""
     out = image.astype(np.float32).copy()
@@ -95,7 +95,7 @@ def mask_sheet(table: pd.DataFrame, n: int = 6, ncols: int = 6) -> Figure:
         img = _load(r["image_path"])
         garment = _mask(r["garment_mask_path"], img.shape[:2]) if r.get("garment_mask_path") else None
         person = _mask(r["person_mask_path"], img.shape[:2]) if r.get("person_mask_path") else None
-        images.append(overlay(img, garment, person))
+        images.append(tint_person(img, garment, person))
     return image_grid(images, list(rows["image_id"]), ncols=ncols,
                       suptitle="ground truth: garment (green), rest of the person (red)")
 

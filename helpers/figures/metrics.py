@@ -149,7 +149,7 @@ def seed_by_outcome(table: pd.DataFrame):
 
 def failure_gallery(rows: Sequence[Mapping[str, Any]], max_rows: int = 5):
     """One row per lost query: photo with mask outline, its cut-out, garment's wrong answer,
-    full search's right answer. `rows` come from `pipeline.garment_losses(...)` with images."""
+    full search's right answer. `rows` come from `report.garment_losses(...)` with images."""
     plt = _plt()
     rows = list(rows)[:max_rows]
     if not rows:

@@ -1,0 +1,58 @@
+"""A local Chroma server for the lifetime of a `with` block: the same index code, talking HTTP as a shared team server would."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None = None,
+                  timeout: float = 60.0, log: Path | str | None = None) -> Iterator[tuple[str, int]]:
+    """Run a real `chroma run` server on `path` for the length of a `with` block.
+
+    Yields (host, port) once the server answers its heartbeat; always stops it afterwards.
+    This is how a team shares one index: one machine runs `chroma run --path DIR --host
+    0.0.0.0 --port 8000`, everyone sets `chroma_host` / `chroma_port` in workbook.toml.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma = Path(sys.executable).with_name("chroma")
+    if not chroma.exists():
+        raise FileNotFoundError(f"{chroma} not found: the `chroma` command comes with the chromadb package")
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],
+                                stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    chromadb.HttpClient(host=host, port=port,
+                                        settings=ChromaSettings(anonymized_telemetry=False)).heartbeat()
+                    break
+                except Exception:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"the chroma server on {host}:{port} did not start; its log "
+                                           f"({log_path}) ends with: {log_path.read_text()[-1500:]}") from None
+                    time.sleep(0.3)
+            yield host, port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

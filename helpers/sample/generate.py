@@ -1,0 +1,231 @@
+"""Writing the generated catalogue: a generated photoshoot catalogue of dresses, with exact ground truth, made in seconds.
+
+Why generate: the machines have no internet and real fashion photos come without labels, yet the
+workbook must *measure* whether cutting the garment out before embedding finds the same garment
+better. So we draw one: every image is one item (a dress) worn by a figure in a **shoot**. A shoot
+fixes the background, lighting, camera framing and pose, and photographs several items; each item
+appears in several shoots, worn by different figures. Whole photos from one shoot therefore look
+alike even when the dresses differ - the confounder real catalogues have - while an item's dress
+keeps its colour, pattern and cut across shoots. Masks are exact because we drew every pixel.
+
+Everything derives from one master seed: the plan (items, figures, shoots) is drawn in the
+parent process; each image is rendered from its plan entry with its own seed, in worker
+processes, so the output is byte-identical whatever the number of workers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from helpers.sample.plan import GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META, make_plan
+from helpers.sample.render import render_image
+
+
+# ----------------------------------------------------------------------------------------------
+# The catalogue on disk
+# ----------------------------------------------------------------------------------------------
+
+def _meta(items: int, views: int, seed: int, size: tuple[int, int]) -> dict:
+    return {"generator": "helpers.sample", "version": GENERATOR_VERSION, "items": items, "views": views,
+            "seed": seed, "size": [int(size[0]), int(size[1])]}
+
+
+def is_complete(out: Path, items: int | None = None, views: int | None = None, seed: int | None = None,
+                size: tuple[int, int] | None = None) -> bool:
+    """True when `out` holds a finished generated catalogue (with these parameters, if given)."""
+    out = Path(out)
+    try:
+        meta = json.loads((out / META).read_text())
+    except (OSError, ValueError):
+        return False
+    want = {k: v for k, v in (("items", items), ("views", views), ("seed", seed)) if v is not None}
+    if size is not None:
+        want["size"] = [int(size[0]), int(size[1])]
+    if any(meta.get(k) != v for k, v in want.items()) or meta.get("version") != GENERATOR_VERSION:
+        return False
+    import pandas as pd
+    try:
+        table = pd.read_csv(out / MANIFEST)
+    except (OSError, ValueError):
+        return False
+    if len(table) != meta.get("n_images"):
+        return False
+    return all((out / p).is_file() for col in ("image_path", "garment_mask_path", "person_mask_path")
+               for p in table[col])
+
+
+def _jobs(plan: dict, out: Path, size: tuple[int, int]) -> list[dict]:
+    return [{"image_id": im["image_id"], "seed": im["seed"], "size": tuple(size), "dir": str(out),
+             "item_spec": plan["items"][im["item"]], "shoot_spec": plan["shoots"][im["shoot"]],
+             "figure_spec": plan["figures"][im["figure_id"]]} for im in plan["images"]]
+
+
+def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
+                     size: tuple[int, int] = (512, 768), workers: int = 2, progress: bool = True) -> Path:
+    """Write images, exact masks and manifest.csv under `out` (replacing it) and return `out`.
+
+    Built in a temporary sibling folder and moved into place at the end, so an interrupted run
+    never leaves a half catalogue that looks complete.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    w, h = int(size[0]), int(size[1])
+    if w < 64 or h < 64:
+        raise ValueError("size must be at least 64x64 pixels")
+    plan = make_plan(items, views, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        jobs = _jobs(plan, tmp, (w, h))
+        rows: list[dict] = []
+        bar = tqdm(total=len(jobs), desc="drawing catalogue", unit="img", disable=not progress)
+        if workers <= 1:
+            for job in jobs:
+                rows.append(render_image(job))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                try:
+                    for row in pool.map(render_image, jobs, chunksize=4):
+                        rows.append(row)
+                        bar.update()
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        "the drawing processes stopped before the catalogue was done (nothing was written). "
+                        "From a Python script, call generate_catalog under `if __name__ == \"__main__\":` "
+                        "(each process imports the script, so an unguarded call runs again inside it), or "
+                        "pass workers=1.") from None
+        bar.close()
+        table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+        table.to_csv(tmp / MANIFEST, index=False, lineterminator="\n")
+        pd.DataFrame([{**asdict(i), "pattern_params": json.dumps(i.pattern_params, sort_keys=True)}
+                      for i in plan["items"]]).to_csv(tmp / "items.csv", index=False, lineterminator="\n")
+        pd.DataFrame([{"shoot_id": s.shoot_id, "background": s.background, "lighting": s.light["name"],
+                       "arms": s.pose["arms"], "legs": s.pose["legs"], "lean": round(s.pose["lean"], 2),
+                       "crop": s.camera["crop"], "scale": round(s.camera["scale"], 3),
+                       "rotation": round(s.camera["rot"], 2), "figures": " ".join(s.figures),
+                       "jpeg_quality": s.finish["jpeg"]} for s in plan["shoots"]]).to_csv(
+            tmp / "shoots.csv", index=False, lineterminator="\n")
+        meta = {**_meta(items, views, seed, (w, h)), "n_images": len(rows), "n_shoots": len(plan["shoots"]),
+                "n_figures": len(plan["figures"])}
+        (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            _remove_generated(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _remove_generated(out: Path) -> None:
+    """Delete a previous catalogue, but only if this generator made it (never user photos)."""
+    if not (out / META).is_file() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a generated catalogue (no {META}); "
+                              "choose another --out or remove it yourself.")
+    shutil.rmtree(out)
+
+
+def ensure_sample(path: Path | str, items: int = 48, views: int = 5, seed: int = 0,
+                  workers: int = 2) -> Path:
+    """Draw the sample at `path` if it is missing; leave any existing folder alone.
+
+    Why: notebooks call this first so that running one alone works on a fresh clone, without
+    ever touching a folder of the user's own photos. Only a missing folder named `sample` is
+    drawn; any other missing folder is probably a typo and gets a clear error instead.
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    if path.name != "sample":
+        raise FileNotFoundError(f"catalogue folder {path} does not exist. Check the path, or draw a "
+                                f"sample there with `python -m helpers sample --out {path}`.")
+    return generate_catalog(path, items=items, views=views, seed=seed, workers=workers)
+
+
+def photo_distances(table, size: tuple[int, int] = (32, 48)) -> "pd.DataFrame":
+    """How alike whole photos are, by pair kind: same item (other shoot), same shoot (other item),
+    neither. Mean absolute difference of small grey thumbnails (0 = identical, 1 = opposite).
+
+    Why: it shows the confounder with a number - if same-shoot pairs are closer than same-item
+    pairs, whole-photo similarity finds the shoot, not the dress.
+    """
+    import pandas as pd
+
+    thumbs = {}
+    for row in table.itertuples():
+        with Image.open(row.image_path) as img:
+            thumbs[row.image_id] = np.asarray(img.convert("L").resize(size, Image.BILINEAR), np.float32) / 255
+    ids = list(thumbs)
+    stack = np.stack([thumbs[i].ravel() for i in ids])
+    items = table.set_index("image_id").loc[ids, "item_id"].to_numpy()
+    shoots = table.set_index("image_id").loc[ids, "shoot_id"].to_numpy()
+    rows = []
+    for a in range(len(ids)):
+        d = np.abs(stack[a + 1:] - stack[a]).mean(1)
+        same_item = items[a + 1:] == items[a]
+        same_shoot = shoots[a + 1:] == shoots[a]
+        kind = np.where(same_item, "same item, other shoot", np.where(same_shoot, "same shoot, other item", "neither"))
+        rows.append(pd.DataFrame({"pair": kind, "distance": d}))
+    pairs = pd.concat(rows, ignore_index=True)
+    out = pairs.groupby("pair")["distance"].agg(["count", "median", "mean"])
+    out[["median", "mean"]] = out[["median", "mean"]].astype(float).round(3)
+    return out
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 512x768, got {text!r}") from None
+    return w, h
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m helpers sample`: draw the sample catalogue (skipped if already complete)."""
+    ap = argparse.ArgumentParser(prog="python -m helpers sample", description=main.__doc__)
+    ap.add_argument("--out", type=Path, default=Path("data/sample"))
+    ap.add_argument("--items", type=int, default=48)
+    ap.add_argument("--views", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=_parse_size, default=(512, 768), help="WIDTHxHEIGHT, default 512x768")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--force", action="store_true", help="redraw even if the catalogue is complete")
+    args = ap.parse_args(argv)
+    if args.out.is_file() or (args.out.is_dir() and any(args.out.iterdir()) and not (args.out / META).is_file()):
+        print(f"{args.out} exists and is not a generated catalogue (no {META}); choose another --out.",
+              file=sys.stderr)
+        return 2
+    if not args.force and is_complete(args.out, args.items, args.views, args.seed, args.size):
+        print(f"{args.out} is already a complete catalogue ({args.items} items x {args.views} views, "
+              f"seed {args.seed}); nothing to do (use --force to redraw).")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        generate_catalog(args.out, args.items, args.views, args.seed, args.size, args.workers)
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.items * args.views} images to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
