@@ -101,19 +101,15 @@ def _is_content_filter(low: str) -> bool:
 
 # --- secrets hygiene ---------------------------------------------------------------------
 
-_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 _SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
-_SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def scrub(text: str) -> str:
-    """Remove anything that looks like an AWS key from text we show (AWS messages can echo
-    a key id, e.g. SignatureDoesNotMatch); also the exact values of the AWS_* key variables."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "<redacted>")
-    text = _KEY_ID.sub("<redacted key id>", text)
+    """Remove anything that looks like an AWS credential from text we show (AWS messages can
+    echo a key id, e.g. SignatureDoesNotMatch): helpers.secrets, plus any bare 40-character run."""
+    from helpers import secrets
+
+    text = secrets.redact_text(text, secrets.known_secrets_cached(), mark="<redacted>")
     return _SECRET_LIKE.sub("<redacted>", text)
 
 
