@@ -266,8 +266,15 @@ class LocalEmbedder:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
-                                                 providers=["CPUExecutionProvider"])
+            model = export_onnx(self.cache_dir)
+            try:
+                self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
+                from helpers.cache import discard_corrupt
+
+                discard_corrupt(model, "models", f"{type(exc).__name__}: {exc}")
+                self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
+                                                     providers=["CPUExecutionProvider"])
         return self._session
 
     def __getstate__(self) -> dict:

@@ -888,9 +888,9 @@ def _mask_catalog(table: pd.DataFrame, settings: "Settings", masker: Masker | No
                                   "check the catalogue folder"))
             continue
         key = mask_key(data, masker, prompt)
-        hit = cache.get_bytes(CACHE_KIND, key, ".png") if use_cache else None
+        hit = cache.get_decoded(CACHE_KIND, key, decode_mask, ".png") if use_cache else None
         if hit is not None:
-            masks[image_id] = decode_mask(hit)
+            masks[image_id] = hit
             cached += 1
         else:
             if not todo and masker.parallel == "processes" and settings.workers > 1:

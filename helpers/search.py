@@ -119,10 +119,11 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
         image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
     data = _query_bytes(source, image)
     key = masking.mask_key(data, masker, settings.garment_prompt)
-    hit = cache.get_bytes(masking.CACHE_KIND, key, ".png") if getattr(masker, "use_cache", True) else None
+    hit = (cache.get_decoded(masking.CACHE_KIND, key, masking.decode_mask, ".png")
+           if getattr(masker, "use_cache", True) else None)
     try:
         if hit is not None:
-            mask = masking.decode_mask(hit)
+            mask = hit
         else:
             mask = np.asarray(masker.mask(image, settings.garment_prompt, image_id=image_id), dtype=bool)
             if getattr(masker, "use_cache", True):
