@@ -811,9 +811,12 @@ def _run_after(after, image_id: str, data: bytes, image, mask: np.ndarray) -> No
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(masker_bytes: bytes, settings, after=None) -> None:
+def _worker_init(masker_bytes: bytes, settings, after=None, parent_pid: int | None = None) -> None:
     import pickle
 
+    from helpers.resources import die_with_parent
+
+    die_with_parent(parent_pid)  # a killed notebook or CLI takes its workers with it
     _WORKER["masker"] = pickle.loads(masker_bytes)  # a fresh copy: no models shared across fork
     _WORKER["settings"] = settings
     _WORKER["after"] = after
@@ -979,10 +982,12 @@ def _run_processes(masker, todo, settings, store, failures, bar, after=None) -> 
     from concurrent.futures.process import BrokenProcessPool
 
     keys = {t[0]: t[1] for t in todo}
-    workers = min(settings.workers, len(todo))
+    from helpers.resources import worker_count
+
+    workers = worker_count(settings.workers, len(todo))  # also bounded by cores and memory
     calls = 0
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init,
-                               initargs=(pickle.dumps(masker), settings, after))
+                               initargs=(pickle.dumps(masker), settings, after, os.getpid()))
     try:
         futures = [pool.submit(_worker_chunk, todo[i:i + WORKER_CHUNK]) for i in range(0, len(todo), WORKER_CHUNK)]
         for future in as_completed(futures):
