@@ -3,6 +3,12 @@
 catalog -> masking -> cutting -> embedding -> index -> search / metrics, with a
 content-addressed cache beside them. Notebooks import from here and explain.
 """
+import os
+
+# ONNX Runtime sends no usage telemetry from this workbook; set before any import of onnxruntime
+# (this package is imported first by every notebook, CLI command and mask worker).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from helpers.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 __all__ = ["PROJECT_ROOT", "Settings", "SettingsError", "load_settings"]

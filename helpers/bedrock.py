@@ -171,6 +171,11 @@ def translate_error(exc: BaseException, *, model_id: str, region: str,
     def err(reason: str, message: str) -> Exception:
         return error_cls(reason, scrub(message))
 
+    from helpers.awsfailures import classify
+
+    special = classify(exc, who=who, offline=offline)  # SSO, expired/unknown keys, 5xx, proxies
+    if special is not None:
+        return err(*special)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return err("no_credentials",
                    f"No usable AWS credentials were found for {who}. Run `aws configure` (or "

@@ -262,6 +262,8 @@ class LocalEmbedder:
         if self._session is None:
             import onnxruntime as ort
 
+            if hasattr(ort, "disable_telemetry_events"):  # besides ORT_DISABLE_TELEMETRY (helpers/__init__)
+                ort.disable_telemetry_events()
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import metrics
-from helpers.settings import PROJECT_ROOT, Settings, load_settings
+from helpers.settings import PROJECT_ROOT, Settings, load_settings, positive_int
 
 CONDITIONS = ("full", "garment", "garment_reference")
 CUT_FORM = "square"          # the embedder's input form: tight crop, padded square on white
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--masker", choices=("auto", "local", "bedrock", "reference"), default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N catalogue images")
     parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

@@ -160,6 +160,19 @@ def _checked_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --limit: a whole number >= 1, or a message saying so."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a count >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value}); leave it out to use every image")
+    return value
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """The settings of a workbook.toml: all at the top level, or all in a [workbook] table.
 
