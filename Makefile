@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 EDITABLE := $(VENV)/.editable-$(PYPROJECT_HASH)
 CATALOG := data/sample/manifest.csv
+# `make lab PORT=8890` picks the port; as root (the usual case in containers) lab gets --allow-root.
+PORT ?= 8888
 
 # Project-local Jupyter/IPython/matplotlib state: nothing depends on $HOME.
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.jupyter/config
@@ -54,7 +56,8 @@ lab: $(EDITABLE) $(CATALOG)
 	mkdir -p .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension
 	echo '{"fetchNews": "false", "checkForUpdates": false}' > .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.news_url=None \
-	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --ServerApp.port=$(PORT) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(EDITABLE) $(CATALOG)
 	$(BIN)/python -m helpers bench

@@ -14,10 +14,15 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
+
+from helpers.errors import CorruptCacheEntry
+
+T = TypeVar("T")
 
 
 def content_key(data: bytes, model_id: str, **params: Any) -> str:
@@ -27,6 +32,26 @@ def content_key(data: bytes, model_id: str, **params: Any) -> str:
     h.update(model_id.encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+_WARNED_KINDS: set[str] = set()  # kinds already warned about in this process: one line, not one per entry
+
+
+def discard_corrupt(path: Path | str, kind: str, reason: BaseException | str) -> None:
+    """Delete a cache file that failed to decode, and say so once per kind per process.
+
+    Why: a run killed mid-write is safe (writes are atomic), but a full disk, a copied folder or
+    a crash of the file system can still leave a truncated file; read as a hit it would fail the
+    same way on every run. As a miss it is simply made again."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    if kind in _WARNED_KINDS:
+        return
+    _WARNED_KINDS.add(kind)
+    warnings.warn(CorruptCacheEntry(
+        f"cache entry {path} could not be read ({reason}); deleted it and recomputing. Other "
+        f"damaged {kind!r} entries are recomputed without another message; `make reset` clears "
+        "the whole cache."), stacklevel=3)
 
 
 class Cache:
@@ -62,9 +87,20 @@ class Cache:
             raise
         return target
 
+    def get_decoded(self, kind: str, key: str, decode: Callable[[bytes], T], suffix: str = ".bin") -> T | None:
+        """`decode(entry bytes)`, or None on a miss. An entry that fails to decode counts as a
+        miss: it is deleted (see `discard_corrupt`), so the caller recomputes and re-stores it."""
+        data = self.get_bytes(kind, key, suffix)
+        if data is None:
+            return None
+        try:
+            return decode(data)
+        except Exception as exc:  # noqa: BLE001 - any decode failure means the entry is damaged
+            discard_corrupt(self.path(kind, key, suffix), kind, f"{type(exc).__name__}: {exc}")
+            return None
+
     def get_array(self, kind: str, key: str) -> np.ndarray | None:
-        data = self.get_bytes(kind, key, ".npy")
-        return None if data is None else np.load(io.BytesIO(data), allow_pickle=False)
+        return self.get_decoded(kind, key, lambda b: np.load(io.BytesIO(b), allow_pickle=False), ".npy")
 
     def put_array(self, kind: str, key: str, array: np.ndarray) -> Path:
         buf = io.BytesIO()
@@ -72,8 +108,7 @@ class Cache:
         return self.put_bytes(kind, key, buf.getvalue(), ".npy")
 
     def get_json(self, kind: str, key: str) -> Any | None:
-        data = self.get_bytes(kind, key, ".json")
-        return None if data is None else json.loads(data)
+        return self.get_decoded(kind, key, json.loads, ".json")
 
     def put_json(self, kind: str, key: str, value: Any) -> Path:
         return self.put_bytes(kind, key, json.dumps(value, sort_keys=True).encode(), ".json")

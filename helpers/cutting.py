@@ -230,10 +230,9 @@ def cut_catalog(table: pd.DataFrame, masks: Mapping[str, np.ndarray], form: str 
         try:
             data = open(image_path, "rb").read()
             key = cut_key(data, mask, form, margin=margin, size=size, edge=edge) if cache is not None else None
-            hit = cache.get_bytes("cutouts", key, ".png") if key else None
+            hit = cache.get_decoded("cutouts", key, _decode_png, ".png") if key else None
             if hit is not None:
-                cutouts[image_id] = Image.open(io.BytesIO(hit))
-                cutouts[image_id].load()
+                cutouts[image_id] = hit
                 cached += 1
                 continue
             image = _open(data, settings)
@@ -277,6 +276,13 @@ def cache_cutout(cache_root: str, view: GarmentView, image_id: str, data: bytes,
     key = cut_key(data, mask, view.form, margin=view.margin, size=view.size, edge=view.edge)
     Cache(cache_root).put_bytes("cutouts", key, buf.getvalue(), ".png")
     return out
+
+
+def _decode_png(data: bytes) -> Image.Image:
+    """A cached cut-out, fully decoded (a truncated file fails here, as a cache miss)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
 
 
 def _open(data: bytes, settings=None) -> Image.Image:

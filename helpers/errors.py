@@ -105,6 +105,10 @@ class SearchError(RuntimeError):
         self.reason = reason
 
 
+class CorruptCacheEntry(UserWarning):
+    """A cache entry that could not be decoded was deleted and its value is being recomputed."""
+
+
 # --------------------------------------------------------------------------- workbook tooling
 
 class NotebookError(RuntimeError):

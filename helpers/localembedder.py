@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from helpers.cache import Cache, content_key
+from helpers.cache import Cache, content_key, discard_corrupt
 from helpers.settings import load_settings
 
 
@@ -227,12 +227,19 @@ class LocalEmbedder:
         if self._session is None:
             import onnxruntime as ort
 
+            if hasattr(ort, "disable_telemetry_events"):  # besides ORT_DISABLE_TELEMETRY (helpers/__init__)
+                ort.disable_telemetry_events()
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
-                                                 providers=["CPUExecutionProvider"])
+            model = export_onnx(self.cache_dir)
+            try:
+                self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
+                discard_corrupt(model, "models", f"{type(exc).__name__}: {exc}")
+                self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
+                                                     providers=["CPUExecutionProvider"])
         return self._session
 
     def __getstate__(self) -> dict:

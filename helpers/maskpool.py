@@ -9,6 +9,7 @@ pipeline cut and embed each fresh mask in the worker that made it.
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from helpers.cache import Cache, content_key
 from helpers.errors import FAILURE_COLUMNS, ImageError, MaskError, WorkersFailed
 from helpers.images import open_image
 from helpers.maskers import Masker, get_masker
+from helpers.resources import die_with_parent, worker_count
 from helpers.settings import Settings
 
 CACHE_KIND = "masks"
@@ -59,9 +61,9 @@ def mask_one_cached(masker: Masker, image: Image.Image, data: bytes, prompt: str
     photo searched as a query costs no call) and the same checks. Raises MaskError."""
     use_cache = getattr(masker, "use_cache", True)
     key = mask_key(data, masker, prompt)
-    hit = cache.get_bytes(CACHE_KIND, key, ".png") if use_cache else None
+    hit = cache.get_decoded(CACHE_KIND, key, decode_mask, ".png") if use_cache else None
     if hit is not None:
-        return decode_mask(hit)
+        return hit
     mask = _checked_mask(masker.mask(image, prompt, image_id=image_id), image)
     if use_cache:
         cache.put_bytes(CACHE_KIND, key, encode_mask(mask), ".png")
@@ -144,9 +146,10 @@ def run_after(after, image_id: str, data: bytes, image, mask: np.ndarray) -> Non
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(masker_bytes: bytes, settings, after=None) -> None:
+def _worker_init(masker_bytes: bytes, settings, after=None, parent_pid: int | None = None) -> None:
     import pickle
 
+    die_with_parent(parent_pid)  # a killed notebook or CLI takes its workers with it
     _WORKER["masker"] = pickle.loads(masker_bytes)  # a fresh copy: no models shared across fork
     _WORKER["settings"] = settings
     _WORKER["after"] = after
@@ -213,9 +216,9 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
                                   "check the catalogue folder"))
             continue
         key = mask_key(data, masker, prompt)
-        hit = cache.get_bytes(CACHE_KIND, key, ".png") if use_cache else None
+        hit = cache.get_decoded(CACHE_KIND, key, decode_mask, ".png") if use_cache else None
         if hit is not None:
-            masks[image_id] = decode_mask(hit)
+            masks[image_id] = hit
             cached += 1
         else:
             if not todo and masker.parallel == "processes" and settings.workers > 1:
@@ -300,10 +303,10 @@ def _run_processes(masker, todo, settings, store, failures, bar, after=None) -> 
     from concurrent.futures.process import BrokenProcessPool
 
     keys = {t[0]: t[1] for t in todo}
-    workers = min(settings.workers, len(todo))
+    workers = worker_count(settings.workers, len(todo))  # also bounded by cores and memory
     calls = 0
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init,
-                               initargs=(pickle.dumps(masker), settings, after))
+                               initargs=(pickle.dumps(masker), settings, after, os.getpid()))
     try:
         futures = [pool.submit(_worker_chunk, todo[i:i + WORKER_CHUNK]) for i in range(0, len(todo), WORKER_CHUNK)]
         for future in as_completed(futures):

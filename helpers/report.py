@@ -24,7 +24,7 @@ from helpers.embedding import CNN_DIM, LOCAL_MODEL_ID
 from helpers.errors import SettingsError
 from helpers.maskeval import evaluate_masks
 from helpers.pipeline import CONDITIONS, PipelineResult, run_pipeline
-from helpers.settings import MASKERS, load_settings
+from helpers.settings import MASKERS, load_settings, positive_int
 
 ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
 
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--masker", choices=MASKERS, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N catalogue images")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N catalogue images")
     parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ usual chain (profile, environment, instance role) only.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -77,14 +78,20 @@ class Settings:
                      "max_image_bytes", "workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name, top, why in _UPPER_BOUNDS:
+            if getattr(self, name) > top:
+                raise SettingsError(f"{name}={getattr(self, name)!r} is too large: at most {top} ({why})")
         for name in ("max_spend_usd", "mask_price_usd", "embed_price_usd"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be >= 0 and finite, got {getattr(self, name)!r}")
         for f in fields(self):
             if f.type in ("Path", Path) or f.name in _PATH_FIELDS:
                 value = Path(getattr(self, f.name)).expanduser()
                 if not value.is_absolute():
                     value = PROJECT_ROOT / value
+                if value.exists() and not value.is_dir():
+                    raise SettingsError(f"{f.name}={value} is a file, but a folder is expected there; "
+                                        "point the setting at a folder, or move the file away")
                 object.__setattr__(self, f.name, value)
 
     @property
@@ -100,6 +107,15 @@ class Settings:
         """Plain values (paths as strings), safe to print: settings never hold secrets."""
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
+
+#: Upper bounds, whatever the machine: beyond them a value is a typo, not a wish. (The number of
+#: mask processes actually started is further limited by cores and memory: helpers.resources.)
+_UPPER_BOUNDS = (
+    ("workers", 64, "mask worker processes; each takes ~600 MB, and more than the cores only queue"),
+    ("concurrency", 64, "parallel Bedrock requests; the account's quota throttles far below that"),
+    ("chroma_port", 65535, "a TCP port is 1-65535"),
+    ("max_retries", 20, "botocore's retries back off exponentially"),
+)
 
 _PATH_FIELDS = {"data_dir", "catalog", "cache_dir", "chroma_path", "run_dir"}
 
@@ -147,6 +163,41 @@ def _checked_keys(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --limit: a whole number >= 1, or a message saying so."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a count >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value}); leave it out to use every image")
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings of a workbook.toml: all at the top level, or all in a [workbook] table.
+
+    Why refuse a mix: with a [workbook] table present, top-level keys used to be ignored
+    without a word, so `backend = "gpu"` beside it was never even checked."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}; fix that line (strings need quotes, "
+                            'e.g. backend = "local"), or delete the file to use the defaults') from None
+    if "workbook" not in data:
+        return data
+    outside = sorted(k for k in data if k != "workbook")
+    if outside:
+        raise SettingsError(f"{path} has settings both in [workbook] and above it ({', '.join(outside)}); "
+                            "put every setting in the [workbook] table (or none there)")
+    if not isinstance(data["workbook"], dict):
+        raise SettingsError(f"{path}: 'workbook' must be a table ([workbook]), not a value")
+    return data["workbook"]
+
+
 def load_settings(toml_path: Path | str | None = PROJECT_ROOT / "workbook.toml",
                   env: Mapping[str, str] | None = None,
                   base: Settings | None = None,
@@ -158,9 +209,7 @@ def load_settings(toml_path: Path | str | None = PROJECT_ROOT / "workbook.toml",
     """
     values: dict[str, Any] = dataclasses.asdict(base) if base else {}
     if toml_path is not None and Path(toml_path).is_file():
-        with open(toml_path, "rb") as fh:
-            data = tomllib.load(fh)
-        values.update(_checked_keys(data.get("workbook", data), str(toml_path)))
+        values.update(_checked_keys(_read_toml(Path(toml_path)), str(toml_path)))
     env = os.environ if env is None else env
     from_env = {k[len(ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
     values.update(_checked_keys(from_env, f"environment ({ENV_PREFIX}*)"))

@@ -73,3 +73,34 @@ def test_settings_hold_no_secret_fields_and_replace_validates():
     assert s.replace(concurrency=8).concurrency == 8
     with pytest.raises(SettingsError):
         s.replace(backend="nope")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"workers": 100000}, r"workers=100000 is too large: at most 64"),
+    ({"concurrency": 5000}, r"concurrency=5000 is too large"),
+    ({"chroma_port": 70000}, r"chroma_port=70000 is too large: at most 65535"),
+    ({"max_spend_usd": float("nan")}, r"max_spend_usd must be >= 0 and finite"),
+    ({"max_spend_usd": float("inf")}, r"max_spend_usd must be >= 0 and finite"),
+])
+def test_absurd_numbers_are_refused_with_their_bound(changes, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(toml_path=None, env={}, **changes)
+
+
+def test_top_level_keys_beside_a_workbook_table_are_refused(tmp_path):
+    toml = write_toml(tmp_path, 'backend = "gpu"\n[workbook]\nmasker = "local"\n')
+    with pytest.raises(SettingsError, match=r"both in \[workbook\] and above it \(backend\)"):
+        load_settings(toml_path=toml, env={})
+
+
+def test_toml_syntax_error_names_the_file_and_line(tmp_path):
+    toml = write_toml(tmp_path, 'masker = "local"\nbackend = local\n')
+    with pytest.raises(SettingsError, match=r"workbook\.toml is not valid TOML: .*line 2"):
+        load_settings(toml_path=toml, env={})
+
+
+def test_a_path_setting_that_is_a_file_fails_before_any_work(tmp_path):
+    afile = tmp_path / "cache.txt"
+    afile.write_text("not a folder")
+    with pytest.raises(SettingsError, match=r"cache_dir=.*cache\.txt is a file, but a folder is expected"):
+        load_settings(toml_path=None, env={"WORKBOOK_CACHE_DIR": str(afile)})

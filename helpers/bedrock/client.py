@@ -9,7 +9,6 @@ Facts used (model ids, limits, lifecycle) are in ../shared/notes/bedrock.md.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -22,6 +21,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
                                  NoCredentialsError, NoRegionError, PartialCredentialsError,
                                  ProfileNotFound, ReadTimeoutError)
 
+from helpers import secrets
+from helpers.bedrock.failures import classify
 from helpers.errors import MaskError
 from helpers.bedrock.usage import record_usage
 from helpers.settings import Settings
@@ -85,19 +86,13 @@ def _is_content_filter(low: str) -> bool:
 
 # --- secrets hygiene ---------------------------------------------------------------------
 
-_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 _SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
-_SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def scrub(text: str) -> str:
-    """Remove anything that looks like an AWS key from text we show (AWS messages can echo
-    a key id, e.g. SignatureDoesNotMatch); also the exact values of the AWS_* key variables."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "<redacted>")
-    text = _KEY_ID.sub("<redacted key id>", text)
+    """Remove anything that looks like an AWS credential from text we show (AWS messages can
+    echo a key id, e.g. SignatureDoesNotMatch): helpers.secrets, plus any bare 40-character run."""
+    text = secrets.redact_text(text, secrets.known_secrets_cached(), mark="<redacted>")
     return _SECRET_LIKE.sub("<redacted>", text)
 
 
@@ -159,6 +154,9 @@ def translate_error(exc: BaseException, *, model_id: str, region: str,
     def err(reason: str, message: str) -> Exception:
         return error_cls(reason, scrub(message))
 
+    special = classify(exc, who=who, offline=offline)  # SSO, expired/unknown keys, 5xx, proxies
+    if special is not None:
+        return err(*special)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return err("no_credentials",
                    f"No usable AWS credentials were found for {who}. Run `aws configure` (or "

@@ -12,7 +12,6 @@ import argparse
 import ast
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -22,20 +21,13 @@ from typing import Any, Iterable, Sequence
 
 import nbformat
 
+from helpers import secrets
 from helpers.errors import NotebookError, NotebookFailed, SecretLeak
-from helpers.settings import PROJECT_ROOT
+from helpers.settings import PROJECT_ROOT, load_settings
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 RUNS_DIR = PROJECT_ROOT / "runs"
 RECORD_MIME = "application/vnd.workbook.record+json"
-
-# Access key ids (long-term AKIA, temporary ASIA) and secret-key assignments.
-_SECRET_PATTERNS = [
-    re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b"),
-    re.compile(r"(?i)aws_secret_access_key\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
-    re.compile(r"(?i)aws_session_token\s*[=:]\s*['\"]?[A-Za-z0-9/+=]{20,}"),
-]
-_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 
 
 @dataclass
@@ -106,31 +98,28 @@ def split_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> l
 
 
 def find_secrets(text: str, env: dict[str, str] | None = None) -> list[str]:
-    """Return redacted descriptions of credential-like strings found in `text`."""
-    env = os.environ if env is None else env
-    found = [f"pattern {p.pattern[:24]}…" for p in _SECRET_PATTERNS if p.search(text)]
-    found += [f"value of ${name}" for name in _SECRET_ENV
-              if len(env.get(name, "")) >= 8 and env[name] in text]
-    return found
-
-
-def _redact(text: str, env: dict[str, str]) -> str:
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("[REDACTED]", text)
-    for name in _SECRET_ENV:
-        if len(env.get(name, "")) >= 8:
-            text = text.replace(env[name], "[REDACTED]")
-    return text
+    """Descriptions (never values) of credential-like strings in `text` (helpers.secrets)."""
+    return secrets.find_in_text(text, secrets.known_secrets(env))
 
 
 def scan_for_secrets(path: Path) -> None:
-    """Fail if an executed notebook holds a credential; redact the file so none stays on disk."""
-    text = path.read_text(encoding="utf-8")
-    found = find_secrets(text)
+    """Fail if an executed notebook's outputs hold a credential; redact the file so none stays
+    on disk, or delete it when redaction could not remove everything (helpers.secrets)."""
+    found, outcome = secrets.check_file(path, secrets.known_secrets(profile=_aws_profile()))
     if found:
-        path.write_text(_redact(text, dict(os.environ)), encoding="utf-8")
-        raise SecretLeak(f"{path.name} contained credential-like text ({'; '.join(found)}); the copy "
-                         "was redacted. Remove the print/log of credentials from the notebook.")
+        what = "; ".join(dict.fromkeys(map(str, found)))
+        done = ("the copy was redacted" if outcome == "redacted" else
+                "redaction could not remove it, so the copy was deleted")
+        raise SecretLeak(f"{path.name} contained credential-like text ({what}); {done}. Remove the "
+                         "print/log of credentials from the notebook.")
+
+
+def _aws_profile() -> str | None:
+    """The aws_profile setting, whose credentials the notebooks use (None if unreadable)."""
+    try:
+        return load_settings().aws_profile
+    except Exception:  # noqa: BLE001 - a settings error is reported by the notebook itself
+        return None
 
 
 def kernel_environment(run_dir: Path) -> dict[str, str]:
