@@ -703,15 +703,21 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
     kind = settings.effective_masker
     if kind == "local":
         return LocalMasker()
-    if kind == "bedrock":
+    if kind in ("titan", "bedrock"):
         from helpers.bedrock import BedrockMasker  # imported lazily: boto3 only when asked for
+        from helpers.bedrock_lifecycle import warn_if_retired
 
+        warn_if_retired(settings.mask_model_id, "mask_model_id")  # before any call is made
         return BedrockMasker(settings)
+    if kind == "boxes":
+        from helpers.bedrock_converse import BoxMasker  # lazy: boto3 only when asked for
+
+        return BoxMasker(settings, inner=LocalMasker())
     if kind == "reference":
         if table is None:
             raise ValueError("masker='reference' needs the catalogue table: get_masker(settings, table)")
         return ReferenceMasker(table)
-    raise ValueError(f"unknown masker {kind!r}; choose local, bedrock or reference")
+    raise ValueError(f"unknown masker {kind!r}; choose local, boxes, titan or reference")
 
 
 # ---------------------------------------------------------------- mask <-> bytes
