@@ -539,6 +539,7 @@ def test_nova_embedding_body(stubbed):
     stub.add_response("invoke_model",
                       body_of({"embeddings": [{"embeddingType": "IMAGE", "embedding": fake_vector(3072)}]}),
                       invoke_params(NOVA_EMBED, {
+                          "schemaVersion": "nova-multimodal-embed-v1",
                           "taskType": "SINGLE_EMBEDDING",
                           "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_INDEX",
                                                     "embeddingDimension": 3072,
