@@ -56,7 +56,7 @@ _CACHE_DIR = [None]
 
 
 def make_settings(**overrides):
-    values = dict(backend="bedrock", aws_region="us-east-1", max_retries=1, concurrency=1,
+    values = dict(backend="bedrock", masker="titan", aws_region="us-east-1", max_retries=1, concurrency=1,
                   cache_dir=_CACHE_DIR[0])
     values.update(overrides)
     return load_settings(toml_path=None, env={}, **values)
@@ -586,8 +586,9 @@ def test_embedding_region_without_the_model(stubbed):
                           service_message="The provided model identifier is invalid.",
                           http_status_code=400,
                           expected_params=invoke_params(NOVA_EMBED, {
+                              "schemaVersion": "nova-multimodal-embed-v1",
                               "taskType": "SINGLE_EMBEDDING",
-                              "singleEmbeddingParams": {"embeddingPurpose": "IMAGE_RETRIEVAL",
+                              "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_RETRIEVAL",
                                                         "embeddingDimension": 1024,
                                                         "text": {"truncationMode": "END",
                                                                  "value": "red dress"}}}))

@@ -218,3 +218,22 @@ def test_get_masker_titan_warns_and_auto_on_bedrock_is_boxes():
     assert settings(masker="bedrock").effective_masker == "titan"
     assert settings().effective_masker == "boxes"
     assert settings(backend="local").effective_masker == "local"
+
+
+def test_access_check_shows_the_box_model_when_boxes_mask(clients):
+    control, _, cstub, _ = clients
+    cstub.add_response("get_foundation_model", details("amazon.nova-2-lite-v1:0", "ACTIVE"),
+                       {"modelIdentifier": "amazon.nova-2-lite-v1:0"})
+    cstub.add_response("get_foundation_model_availability",
+                       {"modelId": "amazon.nova-2-lite-v1:0", "agreementAvailability": {"status": "AVAILABLE"},
+                        "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
+                        "regionAvailability": "AVAILABLE"}, {"modelId": NOVA_LITE})
+    cstub.add_response("get_foundation_model", details(lc.TITAN_EMBED, "ACTIVE"),
+                       {"modelIdentifier": lc.TITAN_EMBED})
+    cstub.add_response("get_foundation_model_availability",
+                       {"modelId": lc.TITAN_EMBED, "agreementAvailability": {"status": "AVAILABLE"},
+                        "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
+                        "regionAvailability": "AVAILABLE"}, {"modelId": lc.TITAN_EMBED})
+    rows = bedrock.check_access(settings(), client=control, now=NOW).set_index("check")
+    assert rows.loc["box model", "model_id"] == NOVA_LITE
+    assert rows.loc["box model", "status"] == "ACTIVE" and rows.loc["box model", "what_to_do"] == "ready to use"
