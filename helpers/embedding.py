@@ -118,7 +118,7 @@ def _load(source: ImageSource, settings) -> Image.Image:
 
 def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view: str,
                  cache: Cache | None = None, settings=None, progress: bool = True,
-                 failures: pd.DataFrame | None = None) -> EmbedRun:
+                 failures: pd.DataFrame | None = None, batch: bool = True) -> EmbedRun:
     """Embed `images` ({image_id: PIL image | path | bytes}) for one view, cached by content.
 
     Order of work: key every image (reading files, not decoding them), count cache misses,
@@ -126,7 +126,9 @@ def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view:
     batches with a progress bar, storing each vector as soon as its batch returns (a killed
     run resumes). Unreadable images and images the model refuses become rows of
     `failures` (image_id, reason, message); pass earlier failures (e.g. "no_garment" from
-    masking) in `failures` and they are carried into the result.
+    masking) in `failures` and they are carried into the result. With `batch` (the default), a
+    Bedrock embedder whose model supports batch inference and that has more than
+    settings.batch_threshold misses embeds them through one batch job (same cache keys).
     """
     from tqdm.auto import tqdm
 
@@ -151,6 +153,12 @@ def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view:
         else:
             todo.append((image_id, key, source))
     cached = len(vectors)
+    if batch and getattr(embedder, "supports_batch", False) and len(todo) > settings.batch_threshold:
+        # A Bedrock embedder with many misses: one batch job (helpers.bedrock.batch; boto3 only then).
+        from helpers.bedrock.batch import embed_images_batched
+
+        return embed_images_batched(images, embedder, view=view, cache=cache, settings=settings,
+                                    progress=progress, failures=failures)
     if todo and embedder.price_per_call > 0:
         _check_cost(len(todo), cached, embedder, settings, view)
 

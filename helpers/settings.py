@@ -22,12 +22,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "WORKBOOK_"
 
 BACKENDS = ("local", "bedrock")
-# Masker names (helpers.maskers.get_masker): "auto" follows the backend; "local" is the default offline
-# masker (today the pose masker); "pose" names the pose masker (v5) itself; "titan" is Titan Image
-# Generator / Nova Canvas inpainting on Bedrock, "bedrock" its older alias; "reference" the
-# catalogue's ground-truth masks.
-MASKERS = ("auto", "local", "pose", "titan", "bedrock", "reference")
+# Masker names (helpers.maskers.get_masker): "auto" is the default offline masker on the local backend
+# and "boxes" on Bedrock; "local" is the default offline masker (today the pose masker); "pose" names the
+# pose masker (v5) itself; "titan" is Titan Image Generator / Nova Canvas inpainting on Bedrock,
+# "bedrock" its older alias; "boxes" a Nova vision box + the offline mask; "reference" the catalogue's
+# ground-truth masks.
+MASKERS = ("auto", "local", "pose", "titan", "bedrock", "boxes", "reference")
 MASKER_ALIASES = {"bedrock": "titan"}
+#: The Nova vision model that draws the garment's box (masker "boxes"). Verified in the Amazon
+#: Nova 2 user guide, "Core inference" model table (read 2026-11): Nova 2 Lite is called through
+#: the inference profiles us.amazon.nova-2-lite-v1:0 / global.amazon.nova-2-lite-v1:0.
+BOX_MODEL_DEFAULT = "us.amazon.nova-2-lite-v1:0"
+BOX_PROMPT_DEFAULT = (
+    "Find the {garment} the person in this photo wears. Answer with JSON only, no prose: "
+    '{{"boxes": [[x1, y1, x2, y2]]}} where x1, y1 is the top-left and x2, y2 the bottom-right '
+    "corner of the {garment}, on a 0-1000 scale relative to the image width and height. "
+    'If there is no {garment}, answer {{"boxes": []}}.')
 MASK_MODEL_IDS = (
     "amazon.titan-image-generator-v2:0",
     "amazon.titan-image-generator-v1",
@@ -45,11 +55,13 @@ class Settings:
     """Every knob of the workbook. Paths are resolved against the project root."""
 
     backend: str = "local"
-    masker: str = "auto"  # auto = same as backend; see MASKERS
+    masker: str = "auto"  # auto: local -> offline masker, bedrock -> "boxes"; see MASKERS
     aws_region: str = "us-east-1"
     aws_profile: str | None = None
     mask_model_id: str = "amazon.titan-image-generator-v2:0"
     garment_prompt: str = "dress"
+    box_model_id: str = BOX_MODEL_DEFAULT   # masker "boxes": Nova vision model / inference profile
+    box_prompt: str = BOX_PROMPT_DEFAULT     # "{garment}" is replaced by the garment prompt
     embed_model_id: str = "amazon.titan-embed-image-v1"
     embed_dim: int = 1024
     data_dir: Path = Path("data")
@@ -67,6 +79,10 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_image_bytes: int = 30_000_000
     workers: int = 2  # local CPU processes for masking
+    batch_threshold: int = 1000  # uncached images above which Bedrock embeds through a batch job
+    batch_bucket: str | None = None  # S3 bucket for batch job input/output (your account's)
+    batch_prefix: str = "workbook-batch"
+    batch_role_arn: str | None = None  # IAM service role Bedrock assumes to read/write the bucket
 
     def __post_init__(self) -> None:
         _check_choice("backend", self.backend, BACKENDS)
@@ -74,8 +90,10 @@ class Settings:
         _check_choice("embed_dim", self.embed_dim, EMBED_DIMS)
         if not self.garment_prompt.strip() or len(self.garment_prompt) > 512:
             raise SettingsError("garment_prompt must be 1-512 characters (Titan's limit)")
+        if "{garment}" not in self.box_prompt or len(self.box_prompt) > 4000:
+            raise SettingsError("box_prompt must contain '{garment}' and be at most 4000 characters")
         for name in ("concurrency", "max_retries", "chroma_port", "max_image_pixels",
-                     "max_image_bytes", "workers"):
+                     "max_image_bytes", "workers", "batch_threshold"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name, top, why in _UPPER_BOUNDS:
@@ -96,8 +114,12 @@ class Settings:
 
     @property
     def effective_masker(self) -> str:
-        """The masker that runs: `auto` follows the backend."""
-        return self.backend if self.masker == "auto" else self.masker
+        """The masker that runs: `auto` is the offline masker locally and, on Bedrock, "boxes"
+        (a Nova vision box + the offline mask): no live Bedrock model returns masks any more.
+        "bedrock" is the old name of "titan" (Titan Image Generator / Nova Canvas)."""
+        if self.masker == "auto":
+            return "boxes" if self.backend == "bedrock" else "local"
+        return MASKER_ALIASES.get(self.masker, self.masker)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some values changed, validated like any other."""

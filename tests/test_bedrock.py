@@ -58,7 +58,7 @@ _CACHE_DIR = [None]
 
 
 def make_settings(**overrides):
-    values = dict(backend="bedrock", aws_region="us-east-1", max_retries=1, concurrency=1,
+    values = dict(backend="bedrock", masker="titan", aws_region="us-east-1", max_retries=1, concurrency=1,
                   cache_dir=_CACHE_DIR[0])
     values.update(overrides)
     return load_settings(toml_path=None, env={}, **values)
@@ -541,6 +541,7 @@ def test_nova_embedding_body(stubbed):
     stub.add_response("invoke_model",
                       body_of({"embeddings": [{"embeddingType": "IMAGE", "embedding": fake_vector(3072)}]}),
                       invoke_params(NOVA_EMBED, {
+                          "schemaVersion": "nova-multimodal-embed-v1",
                           "taskType": "SINGLE_EMBEDDING",
                           "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_INDEX",
                                                     "embeddingDimension": 3072,
@@ -587,8 +588,9 @@ def test_embedding_region_without_the_model(stubbed):
                           service_message="The provided model identifier is invalid.",
                           http_status_code=400,
                           expected_params=invoke_params(NOVA_EMBED, {
+                              "schemaVersion": "nova-multimodal-embed-v1",
                               "taskType": "SINGLE_EMBEDDING",
-                              "singleEmbeddingParams": {"embeddingPurpose": "IMAGE_RETRIEVAL",
+                              "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_RETRIEVAL",
                                                         "embeddingDimension": 1024,
                                                         "text": {"truncationMode": "END",
                                                                  "value": "red dress"}}}))

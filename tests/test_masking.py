@@ -156,20 +156,25 @@ def test_reference_masker_gives_the_ground_truth(table):
 def test_get_masker_follows_the_settings(table):
     assert isinstance(maskers.get_masker(load_settings(masker="local")), LocalMasker)
     assert isinstance(maskers.get_masker(load_settings(masker="reference"), table), ReferenceMasker)
-    bedrock = maskers.get_masker(load_settings(backend="bedrock"))
-    assert type(bedrock).__name__ == "BedrockMasker" and bedrock.parallel == "threads"
+    boxes = maskers.get_masker(load_settings(backend="bedrock"))  # #15: auto on Bedrock is "boxes"
+    assert type(boxes).__name__ == "BoxMasker" and boxes.parallel == "threads"
+    assert isinstance(boxes.inner, LocalMasker)
+    with pytest.warns(UserWarning, match="titan-image-generator-v2"):  # retired: said before any call
+        titan = maskers.get_masker(load_settings(backend="bedrock", masker="titan"))
+    assert type(titan).__name__ == "BedrockMasker" and titan.parallel == "threads"
     with pytest.raises(ValueError, match="needs the catalogue table"):
         maskers.get_masker(load_settings(masker="reference"))
 
 
 def test_masker_names_and_aliases():
     """#14/#15 contract: "local" is the default offline masker (today the pose masker), "pose"
-    names it, "titan" is Titan inpainting with "bedrock" as alias, "auto" follows the backend."""
+    names it, "titan" is Titan inpainting with "bedrock" as alias, "boxes" the Nova box masker,
+    "auto" is the offline masker locally and "boxes" on Bedrock."""
     names = {m: maskers.masker_name(load_settings(toml_path=None, env={}, masker=m))
-             for m in ("auto", "local", "pose", "titan", "bedrock", "reference")}
+             for m in ("auto", "local", "pose", "titan", "bedrock", "boxes", "reference")}
     assert names == {"auto": "pose", "local": "pose", "pose": "pose", "titan": "titan",
-                     "bedrock": "titan", "reference": "reference"}
-    assert maskers.masker_name(load_settings(toml_path=None, env={}, backend="bedrock")) == "titan"
+                     "bedrock": "titan", "boxes": "boxes", "reference": "reference"}
+    assert maskers.masker_name(load_settings(toml_path=None, env={}, backend="bedrock")) == "boxes"
     assert isinstance(maskers.get_masker(load_settings(toml_path=None, env={}, masker="pose")), LocalMasker)
     titan = maskers.get_masker(load_settings(toml_path=None, env={}, masker="titan"))
     assert type(titan).__name__ == "BedrockMasker"

@@ -29,7 +29,7 @@ def test_precedence_toml_then_env_then_arguments(tmp_path):
 
 def test_none_arguments_fall_through_like_papermill_defaults(tmp_path):
     s = load_settings(toml_path=None, env={"WORKBOOK_BACKEND": "bedrock"}, backend=None)
-    assert s.backend == "bedrock" and s.effective_masker == "bedrock"
+    assert s.backend == "bedrock" and s.effective_masker == "boxes"  # no live Bedrock mask model
 
 
 def test_toml_workbook_table_is_accepted(tmp_path):
@@ -52,7 +52,9 @@ def test_relative_paths_resolve_against_project_root_and_absolute_are_kept(tmp_p
     ({"concurrency": 0}, "concurrency must be a positive integer"),
     ({"max_spend_usd": -1}, "max_spend_usd must be >= 0"),
     ({"garment_prompt": "x" * 513}, "1-512 characters"),
-    ({"masker": "magic"}, "choose one of auto, local, pose, titan, bedrock, reference"),
+    ({"masker": "magic"}, "choose one of auto, local, pose, titan, bedrock, boxes, reference"),
+    ({"box_prompt": "find the dress"}, "box_prompt must contain '{garment}'"),
+    ({"batch_threshold": 0}, "batch_threshold must be a positive integer"),
 ])
 def test_bad_keys_and_values_name_the_key_and_allowed_values(source, message):
     env = source.pop("env", {})

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "helpers"
 MAX_LINES = 500
 HEAVY = ("mediapipe", "onnxruntime", "torch", "chromadb", "boto3", "ipywidgets")
 # The Bedrock adapters are boto3's own modules: they are imported only when Bedrock is used.
-BOTO3_ADAPTERS = ("helpers.bedrock", "helpers.maskers.titan")
+BOTO3_ADAPTERS = ("helpers.bedrock", "helpers.maskers.titan", "helpers.maskers.boxes")
 
 
 def module_name(path: Path) -> str:

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from helpers.errors import EmbedError, MaskError
 from helpers.bedrock.client import SUCCESSORS, _offline_hint, _regions_hint, _setting_name, make_client, make_session, scrub, translate_error
+from helpers.bedrock.lifecycle import foundation_id
 from helpers.settings import Settings
 
 
@@ -54,7 +55,7 @@ def _model_row(check: str, model_id: str, settings: Settings, client: Any,
     region = settings.aws_region
     offline = _offline_hint(error_cls)
     try:
-        details = client.get_foundation_model(modelIdentifier=model_id)["modelDetails"]
+        details = client.get_foundation_model(modelIdentifier=foundation_id(model_id))["modelDetails"]  # profiles: their model
     except (ClientError, BotoCoreError) as exc:
         err = translate_error(exc, model_id=model_id, region=region, error_cls=error_cls)
         status = {"model_unavailable": "EOL / unknown", "region": "not in region",
@@ -124,7 +125,9 @@ def check_access(settings: Settings, *, session: boto3.Session | None = None, cl
         except BotoCoreError as exc:
             rows.append({"check": "client", "model_id": "", "status": "error",
                          "details": scrub(str(exc)), "what_to_do": "set aws_region / fix AWS config"})
-    for check, model_id, cls in (("mask model", settings.mask_model_id, MaskError),
+    mask_check = (("box model", settings.box_model_id) if settings.effective_masker == "boxes"
+                  else ("mask model", settings.mask_model_id))
+    for check, model_id, cls in ((*mask_check, MaskError),
                                  ("embed model", settings.embed_model_id, EmbedError)):
         if client is None:
             rows.append({"check": check, "model_id": model_id, "status": "not checked",

@@ -62,6 +62,12 @@ MASK_MAX_SIDE = 1408            # Titan / Nova Canvas: longer side of the input 
 EMBED_MAX_SIDE = 2048           # Titan Multimodal Embeddings: at most 2048 x 2048
 MAX_REQUEST_IMAGE_BYTES = 5_000_000  # 5 MB, applied to the base64 text (the stricter reading)
 MAX_PROMPT_CHARS = 512
+#: Models whose batch support is documented: AWS "Supported Regions and models for batch
+#: inference" lists Titan Multimodal Embeddings G1 (read 2026-11). Nova Multimodal Embeddings was
+#: not in that table when read (unverified): it embeds on demand unless asked to batch (`force=True`).
+BATCH_MODELS: dict[str, str] = {
+    TITAN_EMBED: "AWS batch inference model table, read 2026-11",
+}
 EMBED_DIMS_BY_MODEL = {TITAN_EMBED: (256, 384, 1024), NOVA_EMBED: (256, 384, 1024, 3072)}
 
 _THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "Throttling",

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from helpers.errors import EmbedError, SettingsError
-from helpers.bedrock.client import BedrockModel, EMBED_DIMS_BY_MODEL, EMBED_MAX_SIDE, NOVA_EMBED, _is_content_filter, scrub
+from helpers.bedrock.client import (BATCH_MODELS, EMBED_DIMS_BY_MODEL, EMBED_MAX_SIDE, NOVA_EMBED, BedrockModel,
+                                    _is_content_filter, scrub)
 from helpers.bedrock.requests import embed_request, nova_embed_request, prepare_image
 from helpers.settings import EMBED_MODEL_IDS, Settings
 
@@ -43,6 +44,8 @@ class BedrockEmbedder(BedrockModel):
         self.price_per_call = settings.embed_price_usd
         self.purpose = purpose
         self.batch_size = 4 * settings.concurrency
+        # embed_images sends more than settings.batch_threshold misses to one batch job (helpers.bedrock.batch)
+        self.supports_batch = model_id in BATCH_MODELS
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def request_body(self, image: Image.Image) -> dict:
@@ -57,7 +60,7 @@ class BedrockEmbedder(BedrockModel):
         if not text.strip():
             raise ValueError("a text query must not be empty")
         if self.model_id == NOVA_EMBED:
-            return nova_embed_request(text=text, dim=self.dim, purpose="IMAGE_RETRIEVAL")
+            return nova_embed_request(text=text, dim=self.dim, purpose="GENERIC_RETRIEVAL")
         return embed_request(text=text, dim=self.dim)
 
     def _vector(self, data: dict, image_id: str | None) -> np.ndarray:

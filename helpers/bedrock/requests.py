@@ -129,22 +129,33 @@ def embed_request(*, image_b64: str | None = None, text: str | None = None,
     return body
 
 
+NOVA_IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
+NOVA_PURPOSES = ("GENERIC_INDEX", "GENERIC_RETRIEVAL", "IMAGE_RETRIEVAL")
+
+
 def nova_embed_request(*, image_b64: str | None = None, image_format: str = "png",
                        text: str | None = None, dim: int = 1024,
                        purpose: str = "GENERIC_INDEX") -> dict:
-    """Amazon Nova Multimodal Embeddings body (SINGLE_EMBEDDING).
+    """Amazon Nova Multimodal Embeddings body (SINGLE_EMBEDDING, schema nova-multimodal-embed-v1).
 
-    UNVERIFIED: the image sub-object ({"format", "source": {"bytes"}}) comes from public
-    sample code and the published schema, not from a call made by this project. If Bedrock
-    rejects it, the error arrives as reason "bad_request" naming Bedrock's message.
+    One modality per call (image or text; Nova has no fused vector). `purpose`: GENERIC_INDEX for
+    what is stored (catalogue images), GENERIC_RETRIEVAL for queries. Shape from the Nova 2 user
+    guide's embeddings schema (bedrock.md, 2026-11); no call was made by this project.
     """
     if (image_b64 is None) == (text is None):
         raise ValueError("nova_embed_request needs exactly one of image_b64 or text")
     if dim not in EMBED_DIMS_BY_MODEL[NOVA_EMBED]:
         raise ValueError(f"Nova Multimodal Embeddings offers {EMBED_DIMS_BY_MODEL[NOVA_EMBED]}, not {dim}")
+    if purpose not in NOVA_PURPOSES:
+        raise ValueError(f"embeddingPurpose must be one of {NOVA_PURPOSES}, not {purpose!r}")
     params: dict[str, Any] = {"embeddingPurpose": purpose, "embeddingDimension": dim}
     if image_b64 is not None:
+        if image_format not in NOVA_IMAGE_FORMATS:
+            raise ValueError(f"Nova takes {NOVA_IMAGE_FORMATS} images, not {image_format!r}")
         params["image"] = {"format": image_format, "source": {"bytes": image_b64}}
     else:
+        if not text or not text.strip():
+            raise ValueError("a text query must not be empty")
         params["text"] = {"truncationMode": "END", "value": text}
-    return {"taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams": params}
+    return {"schemaVersion": "nova-multimodal-embed-v1", "taskType": "SINGLE_EMBEDDING",
+            "singleEmbeddingParams": params}

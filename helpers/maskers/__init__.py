@@ -7,8 +7,10 @@ branch on where a mask came from. The names (setting `masker`, helpers.settings.
 * "pose" - `LocalMasker` (helpers.maskers.pose): mediapipe pose + person segmentation + colour;
 * "titan" (alias "bedrock") - `BedrockMasker` (helpers.maskers.titan): Titan Image Generator /
   Nova Canvas INPAINTING + maskPrompt + returnMask, on Bedrock;
+* "boxes" - `BoxMasker` (helpers.maskers.boxes): a garment box from a Nova vision model on Bedrock,
+  the default offline masker's mask inside it;
 * "reference" - `ReferenceMasker`: the catalogue's ground-truth masks, the upper bound;
-* "auto" - "local" on the local backend, "titan" on the Bedrock backend.
+* "auto" - "local" on the local backend, "boxes" on the Bedrock backend.
 
 Running a masker over a catalogue (cache, pool, failures) is helpers.maskpool's job; judging its
 masks against the ground truth is helpers.maskeval's.
@@ -43,14 +45,20 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
     if kind == "pose":
         return LocalMasker()
     if kind == "titan":
-        from helpers.maskers.titan import BedrockMasker  # imported lazily: boto3 only when asked for
+        from helpers.bedrock.lifecycle import warn_if_retired  # imported lazily: boto3 only when asked for
+        from helpers.maskers.titan import BedrockMasker
 
+        warn_if_retired(settings.mask_model_id, "mask_model_id")  # before any call is made
         return BedrockMasker(settings)
+    if kind == "boxes":
+        from helpers.maskers.boxes import BoxMasker  # lazy: boto3 only when asked for
+
+        return BoxMasker(settings, inner=get_masker(settings.replace(masker="local"), table))
     if kind == "reference":
         if table is None:
             raise ValueError("masker='reference' needs the catalogue table: get_masker(settings, table)")
         return ReferenceMasker(table)
-    raise ValueError(f"unknown masker {settings.effective_masker!r}; choose local, pose, titan, bedrock or reference")
+    raise ValueError(f"unknown masker {settings.effective_masker!r}; choose local, pose, titan, bedrock, boxes or reference")
 
 
 __all__ = ["Box", "LocalMasker", "Masker", "PROMPT_ALIASES", "ReferenceMasker", "SUPPORTED_PROMPTS",
