@@ -48,7 +48,7 @@ lab: $(STAMP) $(CATALOG)
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 bench: $(STAMP) $(CATALOG)
-	$(BIN)/python -m helpers bench
+	$(BIN)/python -m helpers bench $(BENCH_ARGS)
 
 workshop: $(STAMP)
 	$(BIN)/python -m helpers workshop build

@@ -32,6 +32,7 @@ SOURCES: list[tuple[str, str]] = [
     ("helpers.bedrock", "bench_stub_concurrency"),
     ("helpers.embedding", "bench_embedding"),
     ("helpers.index", "bench_index"),
+    ("helpers.bench_scale", "bench_chroma_scale"),
     ("helpers.pipeline", "bench_pipeline"),
     ("helpers.pipeline", "bench_pipeline_budget"),
     ("helpers.app", "bench_app"),
@@ -73,8 +74,10 @@ GOALS: dict[str, Goal] = {
 
 
 def collect(sources: list[tuple[str, str]] = SOURCES, *, quick: bool = False,
-            progress: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
-    """Call every bench function that exists; one row per figure (or per missing/failed source)."""
+            progress: Callable[[str], None] | None = print,
+            options: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Call every bench function that exists; one row per figure (or per missing/failed source).
+    `options`: extra keyword arguments per function name, e.g. {"bench_chroma_scale": {"n": 2000}}."""
     rows: list[dict[str, Any]] = []
     for module_name, func_name in sources:
         source = f"{module_name.split('.')[-1]}.{func_name}"
@@ -87,7 +90,9 @@ def collect(sources: list[tuple[str, str]] = SOURCES, *, quick: bool = False,
             progress(f"▶ {source} …")
         start = time.perf_counter()
         try:
-            figures = func(**({"quick": True} if quick and _accepts(func, "quick") else {}))
+            kwargs = {**({"quick": True} if quick and _accepts(func, "quick") else {}),
+                      **(options or {}).get(func_name, {})}
+            figures = func(**kwargs)
         except Exception as exc:  # a broken bench must not hide the others
             rows.append(_row(source, func_name, "error", None,
                              note=f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
@@ -161,13 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None,
                         help="module names to run (e.g. embedding index); default: all")
     parser.add_argument("--quick", action="store_true", help="fewer repeats where a bench supports it")
+    parser.add_argument("--scale", type=int, default=100_000, metavar="N",
+                        help="vectors (1,024-d) in the loopback ChromaDB server of bench_scale; 0 skips it "
+                             "(default 100000: about 12 min on 2 busy cores)")
     args = parser.parse_args(argv)
     sources = SOURCES if not args.only else [s for s in SOURCES if s[0].split(".")[-1] in args.only]
+    if args.scale <= 0:
+        sources = [s for s in sources if s[1] != "bench_chroma_scale"]
     if not sources:
-        print(f"error: --only matched nothing; modules: {', '.join(s[0].split('.')[-1] for s in SOURCES)}",
-              file=sys.stderr)
+        print("error: nothing to run (--only matched nothing, or --scale 0 skipped the only bench); modules: "
+              f"{', '.join(s[0].split('.')[-1] for s in SOURCES)}", file=sys.stderr)
         return 2
-    rows = collect(sources, quick=args.quick)
+    rows = collect(sources, quick=args.quick, options={"bench_chroma_scale": {"n": args.scale}})
     print()
     print(format_table(rows))
     path = write(rows, args.out)
