@@ -60,7 +60,7 @@ lab: $(EDITABLE) $(CATALOG)
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(EDITABLE) $(CATALOG)
-	$(BIN)/python -m helpers bench
+	$(BIN)/python -m helpers bench $(BENCH_ARGS)
 
 workshop: $(EDITABLE)
 	$(BIN)/python -m helpers workshop build

@@ -28,8 +28,9 @@ from helpers.settings import PROJECT_ROOT
 # (module, function): the order is the order of the table.
 BENCHMARKS = "helpers.workbook.benchmarks"
 SOURCES: list[tuple[str, str]] = [(BENCHMARKS, name) for name in (
-    "bench_generate", "bench_masking", "bench_stub_concurrency", "bench_embedding", "bench_index",
-    "bench_pipeline", "bench_pipeline_budget", "bench_app")]
+    "bench_generate", "bench_masking", "bench_stub_concurrency", "bench_embedding", "bench_index")]
+SOURCES += [("helpers.workbook.bench_scale", "bench_chroma_scale")]  # ChromaDB at N vectors (--scale N)
+SOURCES += [(BENCHMARKS, name) for name in ("bench_pipeline", "bench_pipeline_budget", "bench_app")]
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ GOALS: dict[str, Goal] = {
 
 
 def collect(sources: list[tuple[str, str]] = SOURCES, *, quick: bool = False,
-            progress: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
-    """Call every bench function that exists; one row per figure (or per missing/failed source)."""
+            progress: Callable[[str], None] | None = print,
+            options: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Call every bench function that exists; one row per figure (or per missing/failed source).
+    `options`: extra keyword arguments per function name, e.g. {"bench_chroma_scale": {"n": 2000}}."""
     rows: list[dict[str, Any]] = []
     for module_name, func_name in sources:
         source = f"{module_name.split('.')[-1]}.{func_name}"
@@ -81,7 +84,9 @@ def collect(sources: list[tuple[str, str]] = SOURCES, *, quick: bool = False,
             progress(f"▶ {source} …")
         start = time.perf_counter()
         try:
-            figures = func(**({"quick": True} if quick and _accepts(func, "quick") else {}))
+            kwargs = {**({"quick": True} if quick and _accepts(func, "quick") else {}),
+                      **(options or {}).get(func_name, {})}
+            figures = func(**kwargs)
         except Exception as exc:  # a broken bench must not hide the others
             rows.append(_row(source, func_name, "error", None,
                              note=f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
@@ -148,20 +153,32 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _names(source: tuple[str, str]) -> set[str]:
+    """What --only matches: the module's last part, the function, the function without bench_."""
+    module, func = source
+    return {module.split(".")[-1], func, func.removeprefix("bench_")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers bench",
                                      description="Measure every performance figure and write runs/bench.json.")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "bench.json")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="module names to run (e.g. embedding index); default: all")
+                        help="benches to run, by module or function name without bench_ (e.g. embedding "
+                             "index chroma_scale); default: all")
     parser.add_argument("--quick", action="store_true", help="fewer repeats where a bench supports it")
+    parser.add_argument("--scale", type=int, default=100_000, metavar="N",
+                        help="vectors (1,024-d) in the loopback ChromaDB server of bench_scale; 0 skips it "
+                             "(default 100000: about 12 min on 2 busy cores)")
     args = parser.parse_args(argv)
-    sources = SOURCES if not args.only else [s for s in SOURCES if s[0].split(".")[-1] in args.only]
+    sources = SOURCES if not args.only else [s for s in SOURCES if _names(s) & set(args.only)]
+    if args.scale <= 0:
+        sources = [s for s in sources if s[1] != "bench_chroma_scale"]
     if not sources:
-        print(f"error: --only matched nothing; modules: {', '.join(s[0].split('.')[-1] for s in SOURCES)}",
-              file=sys.stderr)
+        print("error: nothing to run (--only matched nothing, or --scale 0 skipped the only bench); names: "
+              f"{', '.join(s[1].removeprefix('bench_') for s in SOURCES)}", file=sys.stderr)
         return 2
-    rows = collect(sources, quick=args.quick)
+    rows = collect(sources, quick=args.quick, options={"bench_chroma_scale": {"n": args.scale}})
     print()
     print(format_table(rows))
     path = write(rows, args.out)
