@@ -176,7 +176,8 @@ def test_masker_names_and_aliases():
                      "bedrock": "titan", "boxes": "boxes", "reference": "reference"}
     assert maskers.masker_name(load_settings(toml_path=None, env={}, backend="bedrock")) == "boxes"
     assert isinstance(maskers.get_masker(load_settings(toml_path=None, env={}, masker="pose")), LocalMasker)
-    titan = maskers.get_masker(load_settings(toml_path=None, env={}, masker="titan"))
+    with pytest.warns(UserWarning, match="past its end of life"):  # Titan v2 is retired: said before use
+        titan = maskers.get_masker(load_settings(toml_path=None, env={}, masker="titan"))
     assert type(titan).__name__ == "BedrockMasker"
 
 
