@@ -22,10 +22,10 @@ ENV_PREFIX = "WORKBOOK_"
 
 BACKENDS = ("local", "bedrock")
 # Masker names (helpers.maskers.get_masker): "auto" follows the backend; "local" is the default offline
-# masker (today the pose masker); "pose" names the pose masker (v5) itself; "titan" is Titan Image
+# masker (the garment parser, #14); "parser" names it; "pose" names the pose masker (v5) itself; "titan" is Titan Image
 # Generator / Nova Canvas inpainting on Bedrock, "bedrock" its older alias; "reference" the
 # catalogue's ground-truth masks.
-MASKERS = ("auto", "local", "pose", "titan", "bedrock", "reference")
+MASKERS = ("auto", "local", "parser", "pose", "titan", "bedrock", "reference")
 MASKER_ALIASES = {"bedrock": "titan"}
 MASK_MODEL_IDS = (
     "amazon.titan-image-generator-v2:0",
