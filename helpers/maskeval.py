@@ -210,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(masker=args.masker)
     prompt = args.prompt or ("clothes" if args.dataset == "ccp" else settings.garment_prompt)
-    masker = get_masker(settings)
+    table = None
+    if args.dataset == "catalog" and masker_name(settings) == "reference":
+        from helpers.catalog import load_catalog
+
+        table = load_catalog(args.dir, settings).table   # the reference masker reads its truth masks
+    masker = get_masker(settings, table)
     # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
     ask = "dress" if prompt == "clothes" and masker_name(settings) == "pose" else prompt
     cases = eval_cases(args.dataset, args.dir, prompt, args.split, args.limit, settings)
