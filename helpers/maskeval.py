@@ -178,6 +178,38 @@ def format_eval(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def results_table(directory: Path | str, pattern: str = "ccp-heldout-*.json") -> pd.DataFrame:
+    """The committed eval results (JSON written by `masks eval --out`) as one table."""
+    import json
+
+    rows = []
+    for path in sorted(Path(directory).glob(pattern)):
+        doc = json.loads(path.read_text())
+        rows.append({"masker": doc["masker"], "prompt": doc["prompt"], "photos": doc["images"],
+                     "failed": len(doc["failed"]), "mean IoU": doc["iou"]["mean"], "median IoU": doc["iou"]["median"],
+                     "share IoU >= 0.8": doc["share_iou_at_least_0.8"],
+                     "quality AUC (IoU < 0.7)": (doc.get("quality") or {}).get("auc_iou_below_0.7"),
+                     "file": path.name})
+    return pd.DataFrame(rows)
+
+
+def ccp_examples(masker, root: Path | str, n: int = 3, prompt: str = "clothes", split: str = "heldout") -> list[dict]:
+    """The first `n` photos of a CCP split with the masker's mask and the ground truth (for a
+    figure): image_id, image, pred, truth, iou, quality; a failure gives pred None and its reason."""
+    out = []
+    for image_id, path, truth in eval_cases("ccp", root, prompt, split, n):
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        row = {"image_id": image_id, "image": image, "truth": truth, "pred": None, "iou": 0.0, "quality": None}
+        try:
+            row["pred"] = np.asarray(masker.mask(image, prompt, image_id=image_id), bool)
+            row.update(iou=mask_iou(row["pred"], truth), quality=getattr(masker, "last_quality", None))
+        except Exception as err:  # noqa: BLE001 - shown as a line, not a traceback
+            row["reason"] = getattr(err, "reason", type(err).__name__)
+        out.append(row)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m helpers masks eval ...` and `python -m helpers masks train ...`."""
     import argparse

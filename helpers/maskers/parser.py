@@ -144,6 +144,17 @@ class ParserMasker:
         self.last_quality = None
         return self.mask_and_quality(image, prompt, image_id=image_id, box=box)[0]
 
+    def explain(self, image: Image.Image, prompt: str = "dress") -> dict:
+        """The steps for notebook 02: image, class map (likeliest class per pixel, half size),
+        class shares, the prompt's mask and its quality score."""
+        probs = self.probabilities(image)
+        mask, score = self.mask_and_quality(image, prompt)
+        labels = probs.argmax(-1)
+        shares = np.bincount(labels.ravel(), minlength=len(CLASSES)) / labels.size
+        return {"image": np.asarray(image.convert("RGB")), "classes": labels, "class_names": CLASSES,
+                "shares": dict(zip(CLASSES, shares.round(3).tolist())), "mask": mask, "quality": score,
+                "prompt": prompt}
+
 
 def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = 16, eps: float = 1e-2) -> np.ndarray:
     """Guided filter (the photo as guide) on garment-vs-rest; each class is rescaled to the
