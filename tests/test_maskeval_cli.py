@@ -129,3 +129,20 @@ def test_usage_and_bad_arguments(capsys):
     assert maskeval.main(["frobnicate"]) == 2
     with pytest.raises(SystemExit):
         maskeval.main(["eval", "--dataset", "ccp"])   # the CCP directory is required
+
+
+def test_masks_train_runs_end_to_end_on_the_tiny_tree(ccp_tree, parser_env, monkeypatch, tmp_path, capsys):
+    """`masks train` reads only the train split, writes a head the parser can load (1 epoch here)."""
+    from helpers.maskers.parser import ParserMasker
+
+    for key, value in parser_env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "head.onnx"
+    assert helpers_main(["masks", "train", "--dataset", "ccp", str(ccp_tree), "--out", str(out), "--epochs", "1",
+                         "--work", str(tmp_path / "work")]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["samples"] == 2   # ccp-0003 (the only train-split photo) and its mirror image
+    masker = ParserMasker(head_path=out, cache_dir=parser_env["WORKBOOK_CACHE_DIR"])
+    assert masker.model_id != ParserMasker().model_id
+    probs = masker.raw_probabilities(Image.open(ccp_tree / "photos" / "0005.jpg"))
+    assert probs.shape == (9, 48, 32) and np.allclose(probs.sum(0), 1, atol=1e-4)
