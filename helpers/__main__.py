@@ -7,6 +7,7 @@ import sys
 COMMANDS = {
     "sample": ("helpers.sample", "generate the photoshoot catalogue with ground truth"),
     "run": ("helpers.report", "run the whole pipeline and write metrics.json"),
+    "masks": ("helpers.maskeval", "masks eval: a masker against ground truth (CCP photos or a catalogue); masks train"),
     "search": ("helpers.search", "search the index with a query photo"),
     "bench": ("helpers.workbook.bench", "print every performance figure and write runs/bench.json"),
     "notebooks": ("helpers.workbook.notebooks", "list or execute the notebooks headless"),

@@ -302,7 +302,7 @@ class SearchApp:
             view.message = f"The search could not run: {err}"
         view.seconds = time.perf_counter() - start
         if view.ok:
-            view.message = self._summary(view)
+            view.message = self._summary(view) + (f" ⚠ {view.warning}" if view.warning else "")
         self.view = view
         self._busy(False, query)
         self._render()
@@ -334,6 +334,7 @@ class SearchApp:
             view.results[mode] = cards
             view.query_mask = _first(view.query_mask, frame.attrs.get("query_mask"))
             view.query_cutout = _first(view.query_cutout, frame.attrs.get("query_cutout"))
+            view.warning = view.warning or frame.attrs.get("warning", "")
         for key, target in (("query_mask", "query_mask"), ("query_cutout", "query_cutout")):
             if key in frames and getattr(view, target) is None:
                 setattr(view, target, frames[key])

@@ -57,6 +57,7 @@ class SearchView:
     query_mask: np.ndarray | None = None
     query_cutout: Image.Image | None = None
     message: str = ""
+    warning: str = ""         # e.g. a doubtful query mask (#14): shown, but the search still ran
     error: str | None = None  # a reason code ("not_an_image", "truncated", ...) or None
     seconds: float = 0.0
 
@@ -83,6 +84,8 @@ class SearchView:
                  f"{self.seconds:.2f} s"]
         if self.error:
             lines.append(f"error ({self.error}): {self.message}")
+        if self.warning:
+            lines.append(f"warning: {self.warning}")
         for mode, cards in self.results.items():
             marks = f", {self.same_item_count(mode)} of {len(cards)} same item" if self.query.item_id else ""
             lines.append(f"-- {mode}{marks}")

@@ -3,7 +3,8 @@ catalogue's ground-truth masks, per image and summarised per attribute (weak cas
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,3 +74,188 @@ def summarize_iou(scores: pd.DataFrame, by: Iterable[str] | None = None) -> pd.D
                         "median_iou": grp["iou"].median(), "min_iou": grp["iou"].min(),
                         "mean_bg_share": grp["bg_share"].mean()})
     return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------- `python -m helpers masks eval`
+# A masker against ground truth on real photos (Clothing Co-Parsing, helpers.ccp) or on a
+# generated catalogue. Every photo whose ground truth holds the prompt's garment on at least
+# MIN_TRUTH_SHARE of the image is masked; a photo the masker fails on counts as IoU 0 and is
+# listed with its reason. CCP figures default to the held-out split (never trained or tuned on).
+
+MIN_TRUTH_SHARE = 0.02
+DOUBT_AUC_BELOW = (0.5, 0.7)   # IoU thresholds the quality score is judged against
+
+
+def eval_cases(dataset: str, root: Path | str | None, prompt: str, split: str = "heldout",
+               limit: int | None = None, settings=None) -> list[tuple[str, str, np.ndarray]]:
+    """(image_id, image_path, truth mask) for every photo whose truth holds >= 2 % garment."""
+    out = []
+    if dataset == "ccp":
+        from helpers import ccp
+
+        for rec in ccp.load_ccp(root, split).to_dict("records"):
+            truth = ccp.truth_mask(root, rec["image_id"], prompt)
+            if truth.mean() >= MIN_TRUTH_SHARE:
+                out.append((rec["image_id"], rec["image_path"], truth))
+            if limit and len(out) >= limit:
+                break
+        return out
+    from helpers.catalog import load_catalog
+
+    for rec in load_catalog(root, settings).table.to_dict("records"):
+        truth = _read_mask(rec.get("garment_mask_path"))
+        if truth is not None and truth.mean() >= MIN_TRUTH_SHARE:
+            out.append((str(rec["image_id"]), str(rec["image_path"]), truth))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def quality_auc(quality: Sequence[float], ious: Sequence[float], below: float) -> float | None:
+    """How well a low quality score picks out masks with IoU < `below`: the probability that a
+    random bad mask scores lower than a random good one (ties count half); None without both."""
+    q, iou = np.asarray(quality, float), np.asarray(ious, float)
+    bad, good = q[iou < below], q[iou >= below]
+    if not len(bad) or not len(good):
+        return None
+    wins = (bad[:, None] < good[None, :]).sum() + 0.5 * (bad[:, None] == good[None, :]).sum()
+    return round(float(wins / (len(bad) * len(good))), 3)
+
+
+def eval_masker(masker, cases, prompt: str, *, dataset: str, ask: str | None = None,
+                progress: bool = True) -> dict[str, Any]:
+    """Mask every case (no cache: a fresh measurement) -> the result document (see main)."""
+    import sys
+    import time
+
+    from helpers.maskers.base import DOUBTFUL_QUALITY
+
+    per, failed, qualities, times = [], [], [], []
+    start = time.perf_counter()
+    for n, (image_id, path, truth) in enumerate(cases):
+        t0 = time.perf_counter()
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+            pred = np.asarray(masker.mask(image, ask or prompt, image_id=image_id), bool)
+            per.append({"image": image_id, "iou": round(mask_iou(pred, truth), 4)})
+            qualities.append(getattr(masker, "last_quality", None))
+        except Exception as err:  # noqa: BLE001 - every failure is a row (IoU 0); the run goes on
+            reason = getattr(err, "reason", type(err).__name__)
+            per.append({"image": image_id, "iou": 0.0, "reason": reason})
+            failed.append({"image": image_id, "reason": reason, "message": str(err)[:300]})
+            qualities.append(None)
+        times.append(time.perf_counter() - t0)
+        if progress and n % 20 == 19:
+            print(f"  {n + 1}/{len(cases)}", file=sys.stderr, flush=True)
+    ious = np.array([p["iou"] for p in per], float)
+    doc: dict[str, Any] = {
+        "dataset": dataset, "prompt": prompt, "masker": getattr(masker, "model_id", type(masker).__name__),
+        "images": len(per), "failed": failed,
+        "iou": {"mean": round(float(ious.mean()), 4) if len(ious) else None,
+                "median": round(float(np.median(ious)), 4) if len(ious) else None},
+        "share_iou_at_least_0.8": round(float((ious >= 0.8).mean()), 4) if len(ious) else None,
+        "seconds": round(time.perf_counter() - start, 1), "per_image": per,
+        "ms_per_image_median": round(1000 * float(np.median(times)), 1) if times else None,
+    }
+    scored = [(q, p["iou"]) for q, p in zip(qualities, per) if q is not None]
+    if scored:
+        q, i = zip(*scored)
+        doc["quality"] = {"threshold": DOUBTFUL_QUALITY, "flagged_share": round(float(np.mean(np.array(q) < DOUBTFUL_QUALITY)), 3),
+                          **{f"auc_iou_below_{b}": quality_auc(q, i, b) for b in DOUBT_AUC_BELOW}}
+    return doc
+
+
+def format_eval(doc: dict[str, Any]) -> str:
+    """The result document as a short table (+ the first failures)."""
+    head = f"{'masker':<34}{'prompt':<10}{'images':>7}{'failed':>7}{'mean':>7}{'median':>8}{'>=0.8':>7}{'ms':>7}"
+    row = (f"{doc['masker'][:33]:<34}{doc['prompt']:<10}{doc['images']:>7}{len(doc['failed']):>7}"
+           f"{doc['iou']['mean'] or 0:>7.3f}{doc['iou']['median'] or 0:>8.3f}"
+           f"{doc['share_iou_at_least_0.8'] or 0:>7.2f}{doc['ms_per_image_median'] or 0:>7.0f}")
+    lines = [head, row] + [f"  failed {f['image']}: {f['reason']}: {f['message'][:100]}" for f in doc["failed"][:10]]
+    if "quality" in doc:
+        lines.append("  quality score: " + ", ".join(f"{k} {v}" for k, v in doc["quality"].items()))
+    return "\n".join(lines)
+
+
+def results_table(directory: Path | str, pattern: str = "ccp-heldout-*.json") -> pd.DataFrame:
+    """The committed eval results (JSON written by `masks eval --out`) as one table."""
+    import json
+
+    rows = []
+    for path in sorted(Path(directory).glob(pattern)):
+        doc = json.loads(path.read_text())
+        rows.append({"masker": doc["masker"], "prompt": doc["prompt"], "photos": doc["images"],
+                     "failed": len(doc["failed"]), "mean IoU": doc["iou"]["mean"], "median IoU": doc["iou"]["median"],
+                     "share IoU >= 0.8": doc["share_iou_at_least_0.8"],
+                     "quality AUC (IoU < 0.7)": (doc.get("quality") or {}).get("auc_iou_below_0.7"),
+                     "file": path.name})
+    return pd.DataFrame(rows)
+
+
+def ccp_examples(masker, root: Path | str, n: int = 3, prompt: str = "clothes", split: str = "heldout") -> list[dict]:
+    """The first `n` photos of a CCP split with the masker's mask and the ground truth (for a
+    figure): image_id, image, pred, truth, iou, quality; a failure gives pred None and its reason."""
+    out = []
+    for image_id, path, truth in eval_cases("ccp", root, prompt, split, n):
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        row = {"image_id": image_id, "image": image, "truth": truth, "pred": None, "iou": 0.0, "quality": None}
+        try:
+            row["pred"] = np.asarray(masker.mask(image, prompt, image_id=image_id), bool)
+            row.update(iou=mask_iou(row["pred"], truth), quality=getattr(masker, "last_quality", None))
+        except Exception as err:  # noqa: BLE001 - shown as a line, not a traceback
+            row["reason"] = getattr(err, "reason", type(err).__name__)
+        out.append(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m helpers masks eval ...` and `python -m helpers masks train ...`."""
+    import argparse
+    import json
+
+    argv = list(argv or [])
+    if argv[:1] == ["train"]:
+        from helpers.maskers import parser_train
+
+        return parser_train.main(argv[1:])
+    if argv[:1] != ["eval"]:
+        print("usage: python -m helpers masks eval --dataset ccp DIR | --dataset catalog [DIR] [options]\n"
+              "       python -m helpers masks train --dataset ccp DIR [--catalog DIR] [--out FILE]")
+        return 0 if argv[:1] in ([], ["-h"], ["--help"]) else 2
+    ap = argparse.ArgumentParser(prog="python -m helpers masks eval")
+    ap.add_argument("--dataset", choices=("ccp", "catalog"), required=True)
+    ap.add_argument("dir", type=Path, nargs="?", help="the CCP tree, or a catalogue (default: the settings' catalogue)")
+    ap.add_argument("--prompt", help="dress, top, skirt, trousers or clothes (default: clothes on ccp, "
+                    "the settings' garment_prompt on a catalogue)")
+    ap.add_argument("--split", choices=("heldout", "train", "all"), default="heldout",
+                    help="CCP photos: heldout (number %% 5 == 0, default; never trained on), train or all")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--masker", default="local", help="local (= parser), parser, pose, titan, ...")
+    ap.add_argument("--out", type=Path, help="write the JSON here")
+    args = ap.parse_args(argv[1:])
+    if args.dataset == "ccp" and args.dir is None:
+        ap.error("--dataset ccp needs the Clothing Co-Parsing directory")
+    from helpers.maskers import get_masker, masker_name
+    from helpers.settings import load_settings
+
+    settings = load_settings(masker=args.masker)
+    prompt = args.prompt or ("clothes" if args.dataset == "ccp" else settings.garment_prompt)
+    table = None
+    if args.dataset == "catalog" and masker_name(settings) == "reference":
+        from helpers.catalog import load_catalog
+
+        table = load_catalog(args.dir, settings).table   # the reference masker reads its truth masks
+    masker = get_masker(settings, table)
+    # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
+    ask = "dress" if prompt == "clothes" and masker_name(settings) == "pose" else prompt
+    cases = eval_cases(args.dataset, args.dir, prompt, args.split, args.limit, settings)
+    doc = eval_masker(masker, cases, prompt, dataset=args.dataset, ask=ask)
+    if args.dataset == "ccp":
+        doc["split"] = args.split
+    print(format_eval(doc))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    return 0

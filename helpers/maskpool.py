@@ -24,7 +24,7 @@ from helpers import cost
 from helpers.cache import Cache, content_key
 from helpers.errors import FAILURE_COLUMNS, ImageError, MaskError, WorkersFailed
 from helpers.images import open_image
-from helpers.maskers import Masker, get_masker
+from helpers.maskers import DOUBTFUL_QUALITY, Masker, get_masker
 from helpers.resources import die_with_parent, worker_count
 from helpers.settings import Settings
 
@@ -35,16 +35,47 @@ AfterHook = Callable[[str, bytes, Image.Image, np.ndarray], None]
 
 # ---------------------------------------------------------------- mask <-> bytes
 
-def encode_mask(mask: np.ndarray) -> bytes:
-    """A bool mask as a 1-bit PNG (compact: ~5-15 kB at 512x768, and viewable as a file)."""
+def encode_mask(mask: np.ndarray, quality: float | None = None) -> bytes:
+    """A bool mask as a 1-bit PNG (compact: ~5-15 kB at 512x768, and viewable as a file); the
+    masker's quality score, if it gives one, rides along as a PNG text chunk."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    if quality is not None:
+        info.add_text("quality", f"{float(quality):.4f}")
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, "PNG", optimize=False)
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, "PNG", optimize=False, pnginfo=info)
     return buf.getvalue()
+
+
+def mask_quality(data: bytes | None) -> float | None:
+    """The quality score stored with an encoded mask (None: the masker gives none)."""
+    if not data:
+        return None
+    with Image.open(io.BytesIO(data)) as im:
+        value = getattr(im, "text", {}).get("quality")
+    return None if value is None else float(value)
+
+
+def is_doubtful(quality: float | None) -> bool:
+    """A mask with a quality score below DOUBTFUL_QUALITY (see helpers.maskers.base)."""
+    return quality is not None and quality < DOUBTFUL_QUALITY
+
+
+def doubtful_message(quality: float) -> str:
+    return (f"doubtful mask: quality {quality:.2f} < {DOUBTFUL_QUALITY} (the masker was unsure of many "
+            "pixels; check the cut-out). The image is still used.")
 
 
 def decode_mask(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("1"), dtype=bool)
+
+
+def decode_mask_and_quality(data: bytes) -> tuple[np.ndarray, float | None]:
+    """(mask, stored quality score or None) from one cache entry; raises if the entry is damaged,
+    which Cache.get_decoded turns into a miss."""
+    return decode_mask(data), mask_quality(data)
 
 
 def mask_key(image_bytes: bytes, masker: Masker, prompt: str) -> str:
@@ -54,20 +85,22 @@ def mask_key(image_bytes: bytes, masker: Masker, prompt: str) -> str:
 
 
 def mask_one_cached(masker: Masker, image: Image.Image, data: bytes, prompt: str, cache: Cache, *,
-                    image_id: str | None = None) -> np.ndarray:
-    """Mask one decoded image through the cache, under the key `mask_catalog` uses.
+                    image_id: str | None = None, with_quality: bool = False):
+    """Mask one decoded image through the cache, under the key `mask_catalog` uses; with
+    `with_quality` the answer is (mask, quality score or None).
 
     Why public and single: the search query and the catalogue must share keys (a catalogue
     photo searched as a query costs no call) and the same checks. Raises MaskError."""
     use_cache = getattr(masker, "use_cache", True)
     key = mask_key(data, masker, prompt)
-    hit = cache.get_decoded(CACHE_KIND, key, decode_mask, ".png") if use_cache else None
+    hit = cache.get_decoded(CACHE_KIND, key, decode_mask_and_quality, ".png") if use_cache else None
     if hit is not None:
-        return hit
+        return hit if with_quality else hit[0]
     mask = _checked_mask(masker.mask(image, prompt, image_id=image_id), image)
+    quality = getattr(masker, "last_quality", None)
     if use_cache:
-        cache.put_bytes(CACHE_KIND, key, encode_mask(mask), ".png")
-    return mask
+        cache.put_bytes(CACHE_KIND, key, encode_mask(mask, quality), ".png")
+    return (mask, quality) if with_quality else mask
 
 
 def _checked_mask(mask: Any, image: Image.Image) -> np.ndarray:
@@ -99,6 +132,14 @@ class MaskRun:
     estimate: Any = None
     model_id: str = ""
     prompt: str = ""
+    quality: dict[str, float] = field(default_factory=dict)   # image_id -> score (maskers that give one)
+
+    def warnings(self) -> pd.DataFrame:
+        """Masks made but doubtful (quality < DOUBTFUL_QUALITY): image_id, reason "doubtful",
+        message. Not failures: these images are still cut out, embedded and indexed."""
+        rows = [{"image_id": i, "reason": "doubtful", "message": doubtful_message(q)}
+                for i, q in self.quality.items() if is_doubtful(q)]
+        return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
     def __repr__(self) -> str:
         return (f"MaskRun(model_id={self.model_id!r}, prompt={self.prompt!r}, masks={len(self.masks)}, "
@@ -169,7 +210,7 @@ def _worker_task(task: tuple[str, str, bytes, str]) -> tuple[str, bytes | None, 
     try:
         image, mask = open_and_mask(_WORKER["masker"], image_id, data, prompt, _WORKER["settings"])
         run_after(_WORKER.get("after"), image_id, data, image, mask)
-        return image_id, encode_mask(mask), None
+        return image_id, encode_mask(mask, getattr(_WORKER["masker"], "last_quality", None)), None
     except MaskError as err:
         return image_id, None, (err.reason, str(err))
 
@@ -204,6 +245,7 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
     cache = cache if cache is not None else Cache(settings.cache_dir)
     use_cache = getattr(masker, "use_cache", True)
     masks: dict[str, np.ndarray] = {}
+    quality: dict[str, float] = {}
     failures: list[dict[str, str]] = []
     todo: list[tuple[str, str, bytes, str]] = []
     cached = 0
@@ -216,9 +258,11 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
                                   "check the catalogue folder"))
             continue
         key = mask_key(data, masker, prompt)
-        hit = cache.get_decoded(CACHE_KIND, key, decode_mask, ".png") if use_cache else None
+        hit = cache.get_decoded(CACHE_KIND, key, decode_mask_and_quality, ".png") if use_cache else None
         if hit is not None:
-            masks[image_id] = hit
+            masks[image_id], q = hit
+            if q is not None:
+                quality[image_id] = q
             cached += 1
         else:
             if not todo and masker.parallel == "processes" and settings.workers > 1:
@@ -227,9 +271,13 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
     estimate = _cost_line(masker, len(todo), cached, settings)
 
     def store(image_id: str, key: str, png: bytes | None, mask: np.ndarray | None) -> None:
+        if png is None:
+            png = encode_mask(mask, getattr(masker, "last_quality", None))
         if use_cache:
-            cache.put_bytes(CACHE_KIND, key, png if png is not None else encode_mask(mask), ".png")
+            cache.put_bytes(CACHE_KIND, key, png, ".png")
         masks[image_id] = mask if mask is not None else decode_mask(png)
+        if (q := mask_quality(png)) is not None:
+            quality[image_id] = q
 
     calls = 0
     bar = tqdm(total=len(todo), desc=f"masks ({masker.model_id})", disable=not progress or not todo)
@@ -255,7 +303,8 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
     masks = dict(sorted(masks.items(), key=lambda kv: order.get(kv[0], 0)))
     return MaskRun(masks=masks, failures=pd.DataFrame(failures, columns=FAILURE_COLUMNS), calls=calls,
                    cached=cached, seconds=time.perf_counter() - start, estimate=estimate,
-                   model_id=masker.model_id, prompt=prompt)
+                   model_id=masker.model_id, prompt=prompt,
+                   quality={i: quality[i] for i in masks if i in quality})
 
 
 def _pool_context():
@@ -270,7 +319,8 @@ def _pool_context():
     ctx = mp.get_context("forkserver")
     # everything a worker runs is imported once, in the server, before any worker is forked
     # (the pipeline's workers also cut and embed: onnxruntime alone takes ~0.2 s to import)
-    ctx.set_forkserver_preload(["helpers.maskpool", "helpers.maskers.pose", "mediapipe", "cv2", "onnxruntime",
+    ctx.set_forkserver_preload(["helpers.maskpool", "helpers.maskers.parser", "helpers.maskers.pose",
+                                "mediapipe", "cv2", "onnxruntime",
                                 "helpers.cutting", "helpers.embedding", "helpers.pipeline"])
     return ctx
 

@@ -93,13 +93,23 @@ class PipelineResult:
 
     def failure_summary(self) -> str:
         """What went wrong, most common reason first, with one message each (what to do)."""
-        f = self.failures()
+        f, w = self.failures(), self.warnings()
+        doubt = (f" Warnings: {len(w)} doubtful masks (still indexed, e.g. {w['image_id'].iloc[0]})."
+                 if len(w) else "")
         if not len(f):
-            return "No image failed."
+            return "No image failed." + doubt
         parts = []
         for (cond, reason), grp in f.groupby(["condition", "reason"], sort=False):
             parts.append(f"{cond}: {len(grp)} x {reason} (e.g. {grp['message'].iloc[0]})")
-        return "Failures: " + "; ".join(parts)
+        return "Failures: " + "; ".join(parts) + doubt
+
+    def warnings(self) -> pd.DataFrame:
+        """Images that were indexed but whose mask is doubtful (#14: the masker's quality score is
+        below helpers.maskers.DOUBTFUL_QUALITY): condition "garment", image_id, reason "doubtful",
+        message. Not failures - shown next to them so a poor cut-out is not a silent one."""
+        cols = ["condition", "image_id", "reason", "message"]
+        warn = self.masks.warnings() if hasattr(self.masks, "warnings") else pd.DataFrame()
+        return warn.assign(condition="garment")[cols] if len(warn) else pd.DataFrame(columns=cols)
 
     def failures(self) -> pd.DataFrame:
         """One row per image and condition that produced no vector (condition, image_id, reason, message)."""

@@ -80,23 +80,28 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
             vec = _vector({QUERY_ID: source}, embedder, "full", cache, settings)
             out[m] = _finish(index.query("full", vec, n, where)[0], exclude, k)
         else:
-            mask, cutout = query_cutout(image, source, settings, masker=masker, cache=cache, table=table)
+            mask, cutout, quality = query_cutout(image, source, settings, masker=masker, cache=cache,
+                                                 table=table, with_quality=True)
             vec = _vector({QUERY_ID: cutout}, embedder, "garment", cache, settings)
             frame = _finish(index.query("garment", vec, n, where)[0], exclude, k)
             frame.attrs["query_mask"] = mask
             frame.attrs["query_cutout"] = cutout
+            frame.attrs["mask_quality"] = quality
+            # a doubtful query mask (#14): the results are still shown, with this warning
+            frame.attrs["warning"] = maskpool.doubtful_message(quality) if maskpool.is_doubtful(quality) else ""
             out[m] = frame
     return out
 
 
 def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cache=None,
-                 table: pd.DataFrame | None = None) -> tuple[np.ndarray, Image.Image]:
+                 table: pd.DataFrame | None = None, with_quality: bool = False):
     """Mask and cut out a query exactly as the pipeline cuts the catalogue.
 
     Same masker (from settings), same cache key as `helpers.maskpool.mask_catalog` (image
     bytes + masker + prompt: `maskpool.mask_one_cached`), same cut (`cutting.garment_view`). With the
     reference masker the query must be a catalogue image (ground-truth masks exist only for
-    those). Raises SearchError("no_garment", ...) when no garment is found.
+    those). Raises SearchError("no_garment", ...) when no garment is found. Returns (mask,
+    cutout), or (mask, cutout, quality score or None) with `with_quality`.
     """
 
     cache = cache or Cache(settings.cache_dir)
@@ -113,13 +118,14 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
         image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
     data = _query_bytes(source, image)
     try:
-        mask = maskpool.mask_one_cached(masker, image, data, settings.garment_prompt, cache, image_id=image_id)
+        mask, quality = maskpool.mask_one_cached(masker, image, data, settings.garment_prompt, cache,
+                                                 image_id=image_id, with_quality=True)
         cutout = cutting.garment_view(image, mask)
     except MaskError as err:
         hint = (" Try mode='full', another photo, or another garment prompt."
                 if err.reason == "no_garment" else "")
         raise SearchError(err.reason, f"the query could not be cut out: {err}.{hint}") from None
-    return mask, cutout
+    return (mask, cutout, quality) if with_quality else (mask, cutout)
 
 
 # --------------------------------------------------------------------------- internals
@@ -272,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     except SearchError as err:
         print(f"search failed ({err.reason}): {err}", file=sys.stderr)
         return 2
+    warning = results.get("garment", pd.DataFrame()).attrs.get("warning")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     print(format_results(results))
     return 0
 

@@ -250,8 +250,11 @@ def test_cache_identity_and_pickling():
 
 
 def test_get_masker_boxes_wraps_the_offline_masker():
-    from helpers.maskers import LocalMasker, get_masker
+    from helpers.maskers import get_masker
+    from helpers.maskers.parser import ParserMasker
 
     settings = load_settings(toml_path=None, env={}, backend="bedrock")
     masker = get_masker(settings)
-    assert isinstance(masker, BoxMasker) and isinstance(masker.inner, LocalMasker)
+    # the default offline masker (the #14 parser) takes the box natively
+    assert isinstance(masker, BoxMasker) and isinstance(masker.inner, ParserMasker)
+    assert masker.inner_takes_box

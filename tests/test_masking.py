@@ -1,5 +1,6 @@
-"""Garment masks on the real generated catalogue: local masker quality, reference masks,
-the cached and resumable batch step, and failures as rows."""
+"""Garment masks on the real generated catalogue: the pose masker's quality (asked for by name:
+"local" is the parser since #14, tested in test_masking_parser.py), reference masks, the cached
+and resumable batch step, and failures as rows."""
 from __future__ import annotations
 
 import threading
@@ -26,8 +27,8 @@ def table(small_catalog):
 
 @pytest.fixture(scope="module")
 def local_run(table, tmp_path_factory):
-    """The local masker over the whole small catalogue, two worker processes."""
-    settings = load_settings(masker="local", workers=2, cache_dir=tmp_path_factory.mktemp("cache"))
+    """The pose masker over the whole small catalogue, two worker processes."""
+    settings = load_settings(masker="pose", workers=2, cache_dir=tmp_path_factory.mktemp("cache"))
     return mask_catalog(table, settings, progress=False)
 
 
@@ -154,11 +155,15 @@ def test_reference_masker_gives_the_ground_truth(table):
 
 
 def test_get_masker_follows_the_settings(table):
-    assert isinstance(maskers.get_masker(load_settings(masker="local")), LocalMasker)
+    from helpers.maskers.parser import ParserMasker
+
+    assert isinstance(maskers.get_masker(load_settings(masker="local")), ParserMasker)
+    assert isinstance(maskers.get_masker(load_settings(masker="pose")), LocalMasker)
     assert isinstance(maskers.get_masker(load_settings(masker="reference"), table), ReferenceMasker)
     boxes = maskers.get_masker(load_settings(backend="bedrock"))  # #15: auto on Bedrock is "boxes"
     assert type(boxes).__name__ == "BoxMasker" and boxes.parallel == "threads"
-    assert isinstance(boxes.inner, LocalMasker)
+    assert isinstance(boxes.inner, ParserMasker)  # the default offline masker, given the box natively
+    assert boxes.inner_takes_box
     with pytest.warns(UserWarning, match="titan-image-generator-v2"):  # retired: said before any call
         titan = maskers.get_masker(load_settings(backend="bedrock", masker="titan"))
     assert type(titan).__name__ == "BedrockMasker" and titan.parallel == "threads"
@@ -167,13 +172,13 @@ def test_get_masker_follows_the_settings(table):
 
 
 def test_masker_names_and_aliases():
-    """#14/#15 contract: "local" is the default offline masker (today the pose masker), "pose"
-    names it, "titan" is Titan inpainting with "bedrock" as alias, "boxes" the Nova box masker,
-    "auto" is the offline masker locally and "boxes" on Bedrock."""
+    """#14/#15 contract: "local" is the default offline masker (the parser since #14), "parser"
+    names it, "pose" the older pose masker, "titan" is Titan inpainting with "bedrock" as alias,
+    "boxes" the Nova box masker, "auto" is the offline masker locally and "boxes" on Bedrock."""
     names = {m: maskers.masker_name(load_settings(toml_path=None, env={}, masker=m))
-             for m in ("auto", "local", "pose", "titan", "bedrock", "boxes", "reference")}
-    assert names == {"auto": "pose", "local": "pose", "pose": "pose", "titan": "titan",
-                     "bedrock": "titan", "boxes": "boxes", "reference": "reference"}
+             for m in ("auto", "local", "parser", "pose", "titan", "bedrock", "boxes", "reference")}
+    assert names == {"auto": "parser", "local": "parser", "parser": "parser", "pose": "pose",
+                     "titan": "titan", "bedrock": "titan", "boxes": "boxes", "reference": "reference"}
     assert maskers.masker_name(load_settings(toml_path=None, env={}, backend="bedrock")) == "boxes"
     assert isinstance(maskers.get_masker(load_settings(toml_path=None, env={}, masker="pose")), LocalMasker)
     with pytest.warns(UserWarning, match="past its end of life"):  # Titan v2 is retired: said before use

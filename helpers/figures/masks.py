@@ -175,3 +175,26 @@ def show_grid(images: dict[str, Image.Image], n: int = 8, cols: int = 8) -> plt.
         ax.set_title(name, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+PARSER_PALETTE = np.array([[235, 235, 235], [240, 190, 160], [90, 60, 40], [200, 40, 60], [60, 110, 210],
+                           [240, 160, 40], [50, 50, 120], [150, 80, 170], [90, 160, 90]], np.uint8)
+
+
+def show_parser_steps(steps: dict[str, Any], title: str = "") -> plt.Figure:
+    """The garment parser's steps (ParserMasker.explain): photo, likeliest class per pixel, mask."""
+    fig, axes = plt.subplots(1, 3, figsize=(11, 5))
+    axes[0].imshow(steps["image"])
+    axes[0].set_title("1. the photo")
+    axes[1].imshow(PARSER_PALETTE[steps["classes"]])
+    axes[1].set_title("2. likeliest class per pixel")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PARSER_PALETTE[i] / 255) for i in range(len(steps["class_names"]))]
+    axes[1].legend(handles, steps["class_names"], fontsize=7, loc="lower left", framealpha=0.8)
+    axes[2].imshow(overlay(steps["image"], steps["mask"]))
+    axes[2].set_title(f"3. mask for {steps['prompt']!r} (quality {steps['quality']:.2f})")
+    for ax in axes:
+        _off(ax)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+

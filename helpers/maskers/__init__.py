@@ -3,8 +3,11 @@
 Why a registry: the notebooks, the pipeline and search ask for `mask(image, prompt)` and never
 branch on where a mask came from. The names (setting `masker`, helpers.settings.MASKERS):
 
-* "local" - the default offline masker (today the pose masker);
-* "pose" - `LocalMasker` (helpers.maskers.pose): mediapipe pose + person segmentation + colour;
+* "local" - the default offline masker: the garment parser (#14);
+* "parser" - `ParserMasker` (helpers.maskers.parser): frozen EfficientNet-Lite0 features + a small
+  trained head -> 9 classes -> guided-filter edges -> the prompt's classes; works on real photos;
+* "pose" - `LocalMasker` (helpers.maskers.pose): mediapipe pose + person segmentation + colour
+  (the offline masker before #14; still selectable by name);
 * "titan" (alias "bedrock") - `BedrockMasker` (helpers.maskers.titan): Titan Image Generator /
   Nova Canvas INPAINTING + maskPrompt + returnMask, on Bedrock;
 * "boxes" - `BoxMasker` (helpers.maskers.boxes): a garment box from a Nova vision model on Bedrock,
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from helpers.maskers.base import PROMPT_ALIASES, SUPPORTED_PROMPTS, Box, Masker, normalize_prompt
+from helpers.maskers.base import (DOUBTFUL_QUALITY, PROMPT_ALIASES, SUPPORTED_PROMPTS, Box, Masker,
+                                  normalize_prompt)
 from helpers.maskers.pose import LocalMasker
 from helpers.maskers.reference import ReferenceMasker
 from helpers.settings import MASKER_ALIASES
@@ -29,7 +33,7 @@ from helpers.settings import MASKER_ALIASES
 if TYPE_CHECKING:  # pragma: no cover
     from helpers.settings import Settings
 
-DEFAULT_OFFLINE = "pose"  # what "local" means until a better offline masker lands (#14)
+DEFAULT_OFFLINE = "parser"  # what "local" means: the #14 garment parser (the pose masker before it)
 
 
 def masker_name(settings: "Settings") -> str:
@@ -44,6 +48,10 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
     kind = masker_name(settings)
     if kind == "pose":
         return LocalMasker()
+    if kind == "parser":
+        from helpers.maskers.parser import ParserMasker  # onnxruntime only when it first masks
+
+        return ParserMasker(cache_dir=settings.cache_dir)
     if kind == "titan":
         from helpers.bedrock.lifecycle import warn_if_retired  # imported lazily: boto3 only when asked for
         from helpers.maskers.titan import BedrockMasker
@@ -58,8 +66,9 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
         if table is None:
             raise ValueError("masker='reference' needs the catalogue table: get_masker(settings, table)")
         return ReferenceMasker(table)
-    raise ValueError(f"unknown masker {settings.effective_masker!r}; choose local, pose, titan, bedrock, boxes or reference")
+    raise ValueError(f"unknown masker {settings.effective_masker!r}; "
+                     "choose local, parser, pose, titan, bedrock, boxes or reference")
 
 
-__all__ = ["Box", "LocalMasker", "Masker", "PROMPT_ALIASES", "ReferenceMasker", "SUPPORTED_PROMPTS",
+__all__ = ["Box", "DOUBTFUL_QUALITY", "LocalMasker", "Masker", "PROMPT_ALIASES", "ReferenceMasker", "SUPPORTED_PROMPTS",
            "get_masker", "masker_name", "normalize_prompt"]

@@ -1,5 +1,5 @@
 """The pose masker (v5): offline garment masks from mediapipe's pose and person segmentation plus
-colour geometry. Selectable as masker "pose"; today also the default offline masker ("local").
+colour geometry. Selectable as masker "pose"; the default offline masker ("local") before the #14 parser.
 
 mediapipe is imported lazily, in the mask workers only: the main process never pays for it.
 """

@@ -1,0 +1,122 @@
+"""Clothing Co-Parsing (CCP) loader: photos + pixel-level ground truth per prompt.
+
+Layout (as in github.com/bearpaw/clothing-co-parsing): DIR/photos/NNNN.jpg,
+DIR/annotations/pixel-level/NNNN.mat (variable `groundtruth`, one label id per pixel),
+DIR/label_list.mat (variable `label_list`; id v is entry v counted from 0).
+
+`load_ccp(DIR)` -> a catalogue-like table (image_id, image_path, annotation_path, number, split);
+`truth_mask(DIR, image_id_or_path, prompt)` -> bool array for a prompt:
+dress, top, skirt, trousers, clothes (every worn garment), also "person" (every non-background
+pixel). Split: held-out = photo number % 5 == 0 (fixed; never train or tune on it).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Garment groups by CCP label name (names as in label_list.mat).
+TOP = ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "jumper", "hoodie", "cardigan",
+       "blazer", "jacket", "coat", "vest")
+TROUSERS = ("pants", "jeans", "shorts", "leggings")
+CLOTHES = ("blazer", "blouse", "bodysuit", "bra", "cape", "cardigan", "coat", "dress", "hoodie", "intimate",
+           "jacket", "jeans", "jumper", "leggings", "panties", "pants", "romper", "shirt", "shorts", "skirt",
+           "suit", "sweater", "sweatshirt", "swimwear", "t-shirt", "top", "vest")
+PROMPT_LABELS = {"dress": ("dress",), "top": TOP, "skirt": ("skirt",), "trousers": TROUSERS, "clothes": CLOTHES}
+PROMPTS = tuple(PROMPT_LABELS) + ("person",)
+
+# The parser's classes (index = class id). "other" = worn clothes not in the four kinds.
+CLASSES = ("background", "skin", "hair", "dress", "top", "skirt", "trousers", "other", "accessory")
+SKIN_LABELS, HAIR_LABELS = ("skin",), ("hair",)
+
+HELDOUT_MOD = 5  # held-out split: photo number % 5 == 0 (~100 of the 502 odd-numbered photos)
+
+
+def split_of(number: int) -> str:
+    return "heldout" if number % HELDOUT_MOD == 0 else "train"
+
+
+@lru_cache(maxsize=8)
+def label_names(root: str) -> tuple[str, ...]:
+    """Label names by id, from DIR/label_list.mat."""
+    from scipy.io import loadmat
+
+    raw = loadmat(str(Path(root) / "label_list.mat"))["label_list"]
+    names = [str(np.asarray(x).ravel()[0]) if np.asarray(x).size else "" for x in np.asarray(raw, dtype=object).ravel()]
+    return tuple(n.strip().lower() for n in names)
+
+
+def _ids(root: str, names) -> np.ndarray:
+    table = label_names(root)
+    return np.array([i for i, n in enumerate(table) if n in names], dtype=np.int64)
+
+
+def load_ccp(root: Path | str, split: str = "all", annotated_only: bool = True) -> pd.DataFrame:
+    """Every photo (with a pixel-level annotation, by default) as a table sorted by number."""
+    root = Path(root)
+    photos = root / "photos"
+    if not photos.is_dir():
+        raise FileNotFoundError(f"{root} has no photos/ folder: not a Clothing Co-Parsing tree")
+    rows = []
+    for p in sorted(photos.glob("*.jpg")):
+        ann = root / "annotations" / "pixel-level" / f"{p.stem}.mat"
+        if annotated_only and not ann.is_file():
+            continue
+        try:
+            number = int(p.stem)
+        except ValueError:
+            continue
+        rows.append({"image_id": f"ccp-{p.stem}", "image_path": str(p), "annotation_path": str(ann) if ann.is_file() else "",
+                     "number": number, "split": split_of(number)})
+    table = pd.DataFrame(rows, columns=["image_id", "image_path", "annotation_path", "number", "split"])
+    if split != "all":
+        if split not in ("heldout", "train"):
+            raise ValueError(f"split must be heldout, train or all, got {split!r}")
+        table = table[table["split"] == split].reset_index(drop=True)
+    return table
+
+
+def _annotation_path(root: Path, image: str | Path) -> Path:
+    s = str(image)
+    stem = Path(s).stem
+    if stem.startswith("ccp-"):
+        stem = stem[4:]
+    return root / "annotations" / "pixel-level" / f"{stem}.mat"
+
+
+def label_map(root: Path | str, image: str | Path) -> np.ndarray:
+    """The per-pixel label ids (uint8, H x W) of one photo (image_id 'ccp-0001', '0001' or a path)."""
+    from scipy.io import loadmat
+
+    path = _annotation_path(Path(root), image)
+    return np.asarray(loadmat(str(path))["groundtruth"]).astype(np.uint8)
+
+
+def truth_mask(root: Path | str, image: str | Path, prompt: str) -> np.ndarray:
+    """Bool ground-truth mask of `prompt` (dress / top / skirt / trousers / clothes / person)."""
+    prompt = prompt.strip().lower()
+    labels = label_map(root, image)
+    if prompt == "person":
+        return labels != 0
+    if prompt not in PROMPT_LABELS:
+        raise ValueError(f"unknown prompt {prompt!r}; choose from {', '.join(PROMPTS)}")
+    return np.isin(labels, _ids(str(root), PROMPT_LABELS[prompt]))
+
+
+def class_map(root: Path | str, image: str | Path) -> np.ndarray:
+    """Per-pixel parser class ids (see CLASSES) of one photo."""
+    labels = label_map(root, image)
+    r = str(root)
+    lut = np.full(256, CLASSES.index("accessory"), np.uint8)  # any other named label: shoes, bags, ...
+    lut[0] = 0
+    groups = {"skin": SKIN_LABELS, "hair": HAIR_LABELS, "dress": ("dress",), "top": TOP, "skirt": ("skirt",),
+              "trousers": TROUSERS, "other": tuple(set(CLOTHES) - set(TOP) - set(TROUSERS) - {"dress", "skirt"})}
+    for name, members in groups.items():
+        lut[_ids(r, members)] = CLASSES.index(name)
+    return lut[labels]
+
+
+# class ids each prompt's mask is the union of
+PROMPT_CLASSES = {"dress": (3,), "top": (4,), "skirt": (5,), "trousers": (6,), "clothes": (3, 4, 5, 6, 7)}

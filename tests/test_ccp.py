@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.io import savemat
+
+from helpers import ccp
+
+NAMES = ["null", "accessories", "bag", "belt", "blazer", "blouse", "bodysuit", "boots", "bra", "bracelet",
+         "cape", "cardigan", "clogs", "coat", "dress", "earrings", "flats", "glasses", "gloves", "hair", "hat",
+         "heels", "hoodie", "intimate", "jacket", "jeans", "jumper", "leggings", "loafers", "necklace",
+         "panties", "pants", "pumps", "purse", "ring", "romper", "sandals", "scarf", "shirt", "shoes",
+         "shorts", "skin", "skirt", "sneakers", "socks", "stockings", "suit", "sunglasses", "sweater",
+         "sweatshirt", "swimwear", "t-shirt", "tie", "tights", "top", "vest", "wallet", "watch", "wedges"]
+
+
+def _tree(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "annotations" / "pixel-level").mkdir(parents=True)
+    savemat(tmp_path / "label_list.mat", {"label_list": np.array([NAMES], dtype=object)})
+    gt = np.zeros((8, 6), np.uint8)
+    gt[0, :] = 19   # hair
+    gt[1, :] = 41   # skin
+    gt[2:4, :] = 5  # blouse -> top
+    gt[4:6, :] = 42  # skirt
+    gt[6, :] = 53   # tights: not clothes
+    gt[7, :] = 21   # heels
+    for n in (1, 5, 7):
+        Image.new("RGB", (6, 8)).save(tmp_path / "photos" / f"{n:04d}.jpg")
+        savemat(tmp_path / "annotations" / "pixel-level" / f"{n:04d}.mat", {"groundtruth": gt})
+    Image.new("RGB", (6, 8)).save(tmp_path / "photos" / "0009.jpg")  # no annotation: skipped
+    return tmp_path
+
+
+def test_load_and_split(tmp_path):
+    root = _tree(tmp_path)
+    t = ccp.load_ccp(root)
+    assert list(t["image_id"]) == ["ccp-0001", "ccp-0005", "ccp-0007"]
+    assert list(t["split"]) == ["train", "heldout", "train"]
+    assert list(ccp.load_ccp(root, "heldout")["image_id"]) == ["ccp-0005"]
+    assert ccp.label_names(str(root))[14] == "dress"
+
+
+def test_truth_masks(tmp_path):
+    root = _tree(tmp_path)
+    for key in ("ccp-0001", "0001", str(root / "photos" / "0001.jpg")):
+        assert ccp.truth_mask(root, key, "top")[2:4].all()
+    assert ccp.truth_mask(root, "0001", "top").sum() == 12
+    assert ccp.truth_mask(root, "0001", "skirt").sum() == 12
+    assert ccp.truth_mask(root, "0001", "dress").sum() == 0
+    assert ccp.truth_mask(root, "0001", "trousers").sum() == 0
+    clothes = ccp.truth_mask(root, "0001", "clothes")
+    assert clothes.sum() == 24 and clothes[2:6].all()
+    assert ccp.truth_mask(root, "0001", "person").sum() == 48
+    with pytest.raises(ValueError):
+        ccp.truth_mask(root, "0001", "hat")
+
+
+def test_class_map(tmp_path):
+    root = _tree(tmp_path)
+    c = ccp.class_map(root, "0001")
+    assert [ccp.CLASSES[c[r, 0]] for r in range(8)] == ["hair", "skin", "top", "top", "skirt", "skirt",
+                                                        "accessory", "accessory"]
+
+
+def test_missing_tree_and_bad_split(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ccp.load_ccp(tmp_path)
+    root = _tree(tmp_path)
+    with pytest.raises(ValueError):
+        ccp.load_ccp(root, "test")
+    t = ccp.load_ccp(root)
+    assert (root / "photos" / "0001.jpg").samefile(t["image_path"].iloc[0])
