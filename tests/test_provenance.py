@@ -116,16 +116,18 @@ def test_a_second_writer_waits_then_fails_with_a_clear_message(small_catalog, tm
 
 
 def test_a_server_on_a_public_address_warns_that_it_has_no_authentication(tmp_path):
-    from helpers.chromaserver import chroma_server
+    from helpers.chromaserver import chroma_server, warn_if_exposed
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with chroma_server(tmp_path / "srv", host="0.0.0.0") as (host, port):
-            assert port
+        try:
+            with chroma_server(tmp_path / "srv", host="0.0.0.0", timeout=20) as (_host, port):
+                assert port
+        except RuntimeError:  # the warning comes before the server starts; starting is not the point
+            pass
     texts = [str(w.message) for w in seen if "authentication" in str(w.message)]
     assert texts and "0.0.0.0" in texts[0] and "127.0.0.1" in texts[0]
     with warnings.catch_warnings(record=True) as quiet:
         warnings.simplefilter("always")
-        with chroma_server(tmp_path / "srv2"):
-            pass
-    assert not [w for w in quiet if "authentication" in str(w.message)]
+        assert [warn_if_exposed(h, 8000) for h in ("127.0.0.1", "::1", "localhost")] == [None] * 3
+    assert not quiet
