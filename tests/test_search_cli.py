@@ -76,7 +76,8 @@ def test_runs_latest_keeps_pointing_at_the_last_successful_run(tmp_path):
 
     def nb(name: str, source: str):
         path = tmp_path / name
-        nbformat.write(new_notebook(cells=[new_code_cell(source)], metadata=meta), path)
+        cells = [new_code_cell("x = 1", metadata={"tags": ["parameters"]}), new_code_cell(source)]
+        nbformat.write(new_notebook(cells=cells, metadata=meta), path)
         return path
 
     runs = tmp_path / "runs"
