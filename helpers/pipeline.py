@@ -176,7 +176,8 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
                             dim=int(embedder.dim), masks=mask_run, cuts=cut_run, embeddings=embeddings,
                             reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t,
                             limit=None if limit is None else int(limit),
-                            catalog_hash=provenance.table_hash(loaded.table))
+                            catalog_hash=provenance.table_hash(
+                                load_catalog(settings.catalog, settings, validate=False).table))
     if index:
         index_result(result)
     t["total"] = round(time.perf_counter() - start, 3)

@@ -49,7 +49,8 @@ def table_hash(table: pd.DataFrame) -> str:
 
 
 def recipe(settings: Any, table: pd.DataFrame, embedder_id: str, *, limit: int | None = None) -> dict[str, Any]:
-    """What builds a garment index: catalogue (path + content hash of the *whole* loaded table),
+    """What builds a garment index: catalogue (path + content hash of the *whole* listed table,
+    before validation, so image size limits do not change it),
     limit, masker, prompt, embedder and the cut-out recipe."""
     return {"catalog": str(Path(settings.catalog).expanduser().resolve()), "catalog_hash": table_hash(table),
             "limit": -1 if limit is None else int(limit), "masker": str(settings.effective_masker),

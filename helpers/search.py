@@ -71,7 +71,7 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     index = index or _index(settings, embedder)
     modes = ("garment", "full") if mode == "both" else (mode,)
     _check_not_empty(index, modes, settings)
-    _check_recipe(index, modes, settings, embedder, table)
+    _check_recipe(index, modes, settings, embedder)
     _check_where(index, modes, where)
     exclude = set(exclude or ())
     n = int(k) + len(exclude)
@@ -187,14 +187,13 @@ def _check_not_empty(index, modes: Sequence[str], settings) -> None:
         if index.count(m) == 0:
             raise SearchError("empty_index", str(EmptyIndexError(
                 f"the {m} collection {index.name(m)!r} at {_where_index(index)} holds no index of the "
-                f"catalogue {settings.catalog}: build it first with `{provenance.run_command(settings)}` "
+                f"catalogue {settings.catalog}: build the index first with `{provenance.run_command(settings)}` "
                 "(or run notebooks 04 and 05)")))
 
 
-def _check_recipe(index, modes: Sequence[str], settings, embedder, table: pd.DataFrame | None) -> None:
+def _check_recipe(index, modes: Sequence[str], settings, embedder) -> None:
     """Refuse to answer from collections that another catalogue content, masker, prompt or cut built."""
-    table = table if table is not None else _catalog_table(settings)
-    want = provenance.recipe(settings, table, embedder.model_id)
+    want = provenance.recipe(settings, _listed_table(settings), embedder.model_id)
     for m in modes:
         try:
             provenance.check(index.collection(m), want, view=m, fix=provenance.run_command(settings))
@@ -261,6 +260,12 @@ def _embedder(settings):
 @lru_cache(maxsize=4)
 def _masker(settings):
     return maskers.get_masker(settings)
+
+
+@lru_cache(maxsize=4)
+def _listed_table(settings) -> pd.DataFrame:
+    """The catalogue as listed (not validated): what its content hash is taken over."""
+    return load_catalog(settings.catalog, settings=settings, validate=False).table
 
 
 @lru_cache(maxsize=4)
