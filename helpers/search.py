@@ -125,7 +125,7 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
     except MaskError as err:
         hint = (f" Try {FULL_MODE_HINT}, another photo, or another garment prompt."
                 if err.reason == "no_garment" else "")
-        raise SearchError(err.reason, f"the query could not be cut out: {err}.{hint}") from None
+        raise SearchError(err.reason, f"the query could not be cut out: {str(err).rstrip('.')}.{hint}") from None
     return mask, cutout
 
 
