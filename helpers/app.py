@@ -87,6 +87,7 @@ class SearchApp:
         self.auto = auto
         self._held = 0
         self._pending = False
+        self._clearing = False
         self._thumbs: dict[str, bytes] = {}
         self._item_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["item_id"].astype(str)))
         self._path_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["image_path"].astype(str)))
@@ -200,7 +201,7 @@ class SearchApp:
     # -- handlers (what the widgets call; tests call them too) ----------------------------
     def on_pick(self, change: Mapping[str, Any] | None = None) -> None:
         image_id = self.picker.value
-        if image_id is None:
+        if image_id is None or self._clearing:
             return
         self.query = Query("catalog", image_id, image_id=image_id, item_id=self._item_of.get(image_id))
         self._changed()
@@ -221,9 +222,18 @@ class SearchApp:
             self._render()
             return
         self.query = Query("upload", name, image=image, data=data)
-        with self._quiet(self.picker):
-            self.picker.value = None
+        self._clear_picker()
         self._changed()
+
+    def _clear_picker(self) -> None:
+        """Show no catalogue photo once an upload is the query. Why a flag, not silenced observers:
+        the Dropdown's own value -> index sync is an observer too; silencing it left the old index
+        (and label) selected, so picking that photo again changed nothing."""
+        self._clearing = True
+        try:
+            self.picker.value = None
+        finally:
+            self._clearing = False
 
     def on_control(self, change: Mapping[str, Any] | None = None) -> None:
         if self.query is not None:
@@ -375,15 +385,17 @@ class SearchApp:
             cards = view.results.get(mode)
             if cards is None:
                 continue
+            # k columns: the top-k are one row (scroll sideways when narrow), never 4 + 1
             grid = w.GridBox([self._card(c) for c in cards], layout=w.Layout(
-                grid_template_columns=f"repeat(auto-fill, {THUMB_SIZE[0] + 16}px)", grid_gap="8px",
+                grid_template_columns=grid_columns(len(cards)), grid_gap="8px", overflow_x="auto",
                 width="100%"))
             grid.add_class("wb-grid")
             title = f"<b>{MODE_LABELS[mode]}</b>"
             if view.query and view.query.item_id:
                 title += (f" · <span style='color:{SAME_ITEM_COLOUR}'>{view.same_item_count(mode)} of "
                           f"{len(cards)} same item</span>")
-            panel = w.VBox([w.HTML(title), grid], layout=w.Layout(flex="1 1 0", min_width="0", margin="0 8px 0 0"))
+            panel = w.VBox([w.HTML(title), grid], layout=w.Layout(flex="1 1 auto", min_width="0", margin="0 8px 0 0",
+                                                                  overflow_x="auto"))
             panel.add_class(f"wb-results-{mode}")
             panels.append(panel)
         self.results_box.children = panels
@@ -434,17 +446,21 @@ class SearchApp:
             box.add_class("wb-same-item")
         return box
 
-    @staticmethod
-    @contextmanager
-    def _quiet(widget: Any) -> Iterator[None]:
-        """Change a widget without triggering our own handlers."""
-        handlers = widget._trait_notifiers.get("value", {}).get("change", [])
-        saved = list(handlers)
-        handlers.clear()
-        try:
-            yield
-        finally:
-            handlers.extend(saved)
+    def figure(self):
+        """The current results as a static matplotlib figure (`figures.search_view_figure`),
+        to keep beside the live widget in an executed or exported notebook."""
+        from helpers.figures.retrieval import search_view_figure
+
+        query = self.view.query
+        photo = None
+        if query is not None and query.kind != "text":
+            photo = query.image if query.image is not None else self._path_of[query.image_id]
+        return search_view_figure(self.view, photo)
+
+
+def grid_columns(k: int) -> str:
+    """CSS columns for k result tiles: exactly k, so a panel shows its top-k in one row."""
+    return f"repeat({max(1, int(k))}, {THUMB_SIZE[0] + 16}px)"
 
 
 def _first(current: Any, candidate: Any) -> Any:

@@ -13,6 +13,7 @@ Layouts, detected in this order:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -72,11 +73,36 @@ def _rows_generated(root: Path) -> tuple[list[dict], list[dict]]:
     return rows, []
 
 
+def _broken_link(f: Path) -> dict | None:
+    """A skipped row for a symbolic link that leads nowhere (dangling), into itself (a loop) or to
+    a folder (not followed, so a loop can never recurse): such files used to vanish without a word."""
+    if not f.is_symlink():
+        return None
+    try:
+        target = f.resolve(strict=True)
+    except (RuntimeError, OSError) as err:
+        loop = isinstance(err, RuntimeError) or getattr(err, "errno", None) == 40  # ELOOP
+        reason = "symlink_loop" if loop else "dangling_link"
+        what = "links back into itself" if loop else f"points at {os.readlink(f)}, which does not exist"
+        return {"path": str(f), "reason": reason, "message": f"{f.name}: a symbolic link that {what}; skipped. "
+                "Replace it with the photo itself (or remove it)."}
+    if target.is_dir():
+        return {"path": str(f), "reason": "linked_folder", "message": f"{f.name}: a link to the folder {target}; "
+                "linked folders are not followed (they can loop). Copy the photos in instead."}
+    return None
+
+
 def _rows_folders(root: Path) -> tuple[list[dict], list[dict]]:
     rows, skipped = [], []
+    for p in sorted(root.iterdir()):
+        if p.is_symlink() and not p.exists():
+            skipped.append(_broken_link(p))
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(sub.rglob("*")):
-            if f.is_file() and not f.name.startswith("."):
+            broken = _broken_link(f) if not f.name.startswith(".") else None
+            if broken:
+                skipped.append(broken)
+            elif f.is_file() and not f.name.startswith("."):
                 if f.suffix.lower() in IMAGE_SUFFIXES:
                     rows.append({"image_id": f"{sub.name}/{f.relative_to(sub).with_suffix('').as_posix()}",
                                  "item_id": sub.name, "image_path": str(f.resolve())})

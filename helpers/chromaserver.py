@@ -6,10 +6,36 @@ import socket
 import subprocess
 import sys
 import tempfile
+import ipaddress
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
+LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, port: int | None = None) -> str | None:
+    """Warn (and return the text) when a server is bound to a non-loopback address: a Chroma
+    server has no authentication, so anyone who can reach that address can read, change or
+    delete the index."""
+    if is_loopback(host):
+        return None
+    text = (f"the Chroma server listens on {host}:{port or '?'} with NO authentication: anyone who can reach "
+            "this machine on that port can read, change or delete the index. Use it only on a network you "
+            "trust (or behind a firewall / SSH tunnel); host='127.0.0.1' keeps it on this machine.")
+    warnings.warn(text, UserWarning, stacklevel=3)
+    return text
 
 
 
@@ -32,6 +58,7 @@ def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None
         with socket.socket() as sock:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
+    warn_if_exposed(host, port)
     log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],

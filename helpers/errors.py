@@ -96,6 +96,14 @@ class EmptyIndexError(IndexProblem):
     """A search ran against an index that has no records yet."""
 
 
+class IndexMismatch(IndexProblem):
+    """The index was built from another catalogue, masker, embedder or cut than the one asked about."""
+
+
+class IndexBusy(IndexProblem):
+    """Another run holds the index's write lock (two writers would delete each other's records)."""
+
+
 class SearchError(RuntimeError):
     """A search could not run; `reason` is a short code (the app shows it), the message says
     what to do."""

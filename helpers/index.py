@@ -23,6 +23,7 @@ Facts this module relies on (ChromaDB 1.5.9):
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -40,6 +41,8 @@ import pandas as pd
 from helpers.chromaserver import chroma_server
 from helpers.embedding import get_embedder
 from helpers.errors import DimensionMismatch, EmptyIndexError
+from helpers.provenance import catalog_scope, write_lock
+from helpers.provenance import record as record_provenance
 from helpers.settings import load_settings
 
 VIEWS = ("garment", "full")
@@ -81,18 +84,20 @@ def describe_client(client) -> str:
     return f"ChromaDB on disk at {cs.persist_directory}" if cs.is_persistent else "in-memory ChromaDB"
 
 
-def collection_name(model_id: str, dim: int, view: str) -> str:
-    """E.g. "garment_local-effnet-lite0-onnx_1280"; valid under Chroma's strictest name rule
+def collection_name(model_id: str, dim: int, view: str, scope: str | None = None) -> str:
+    """E.g. "garment_local-effnet-lite0-onnx_1280" (+ "_<scope>", the catalogue's short name from
+    `helpers.provenance.catalog_scope`); valid under Chroma's strictest name rule
     (3-63 chars of [A-Za-z0-9._-], alphanumeric at both ends, no "..")."""
     if view not in VIEWS:
         raise ValueError(f"view={view!r}: use one of {VIEWS}")
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("._-")
     model = re.sub(r"\.{2,}", ".", model) or "model"
-    name = f"{view}_{model}_{int(dim)}"
+    tail = f"_{scope}" if scope else ""
+    name = f"{view}_{model}_{int(dim)}{tail}"
     if len(name) > 63:  # keep it unique: a short hash of the full model id
         digest = hashlib.sha256(model_id.encode()).hexdigest()[:8]
-        keep = 63 - len(f"{view}__{digest}_{int(dim)}")
-        name = f"{view}_{model[:keep].strip('._-')}_{digest}_{int(dim)}"
+        keep = 63 - len(f"{view}__{digest}_{int(dim)}{tail}")
+        name = f"{view}_{model[:keep].strip('._-')}_{digest}_{int(dim)}{tail}"
     return name
 
 
@@ -130,24 +135,36 @@ def normalise_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
 class CatalogIndex:
     """Both collections of one embedder (model id + dimension) in one Chroma database."""
 
-    def __init__(self, client, model_id: str, dim: int, *, hnsw: Mapping[str, Any] | None = None):
+    def __init__(self, client, model_id: str, dim: int, *, hnsw: Mapping[str, Any] | None = None,
+                 scope: str | None = None):
         self.client = client
         self.model_id = model_id
         self.dim = int(dim)
+        self.scope = scope  # the catalogue's short name in the collection names (None: unscoped)
         self.hnsw = dict(HNSW if hnsw is None else hnsw)
         self._collections: dict[str, Any] = {}
 
     @classmethod
     def open(cls, settings=None, embedder=None, **kwargs) -> "CatalogIndex":
-        """The index for `embedder` (default: the one settings choose) on the settings' client."""
+        """The index for `embedder` (default: the one settings choose) on the settings' client,
+        in the collections of the settings' catalogue (`scope`, unless given)."""
         if settings is None:
             settings = load_settings()
         if embedder is None:
             embedder = get_embedder(settings)
+        kwargs.setdefault("scope", catalog_scope(settings.catalog))
         return cls(get_client(settings), embedder.model_id, embedder.dim, **kwargs)
 
     def name(self, view: str) -> str:
-        return collection_name(self.model_id, self.dim, view)
+        return collection_name(self.model_id, self.dim, view, self.scope)
+
+    def exists(self, view: str) -> bool:
+        """Whether the view's collection was ever created (without creating it)."""
+        try:
+            self.client.get_collection(self.name(view), embedding_function=None)
+        except Exception:
+            return False
+        return True
 
     def collection(self, view: str):
         """The view's collection, created with the tuned HNSW settings on first use.
@@ -332,23 +349,33 @@ def index_catalog(table: pd.DataFrame, runs: Mapping[str, Any], *, settings=None
     """
     if index is None:
         any_run = next(iter(runs.values()))
-        index = CatalogIndex(get_client(settings), any_run.model_id, any_run.dim)
+        settings = settings or load_settings()
+        index = CatalogIndex(get_client(settings), any_run.model_id, any_run.dim,
+                             scope=catalog_scope(settings.catalog))
     out = {}
-    for view, run in runs.items():
-        written = index.add_run(run, table)
-        pruned = index.prune(view, run.ids) if prune else 0
-        out[view] = {**written, "pruned": pruned, "count": index.count(view)}
+    with write_lock(settings) if settings is not None else contextlib.nullcontext():
+        for view, run in runs.items():
+            written = index.add_run(run, table)
+            pruned = index.prune(view, run.ids) if prune else 0
+            out[view] = {**written, "pruned": pruned, "count": index.count(view)}
     return out
 
 
-def index_view(settings, view: str, run, table: pd.DataFrame, *, prune: bool = True):
-    """Index one view's `EmbedRun` (with catalogue rows as metadata) and return its Chroma
-    collection; with `prune`, records of images not in `run` are removed. Used by the pipeline."""
-    index = CatalogIndex(get_client(settings), run.model_id, run.dim)
+def index_view(settings, view: str, run, table: pd.DataFrame, *, prune: bool = True, scope: str | None = None,
+               facts: Mapping[str, Any] | None = None):
+    """Index one view's `EmbedRun` (with catalogue rows as metadata) into the collections of
+    `scope` (default: the settings' catalogue) and return its Chroma collection; with `prune`,
+    records of images not in `run` are removed; `facts` (what built it) go into the collection's
+    metadata. Used by the pipeline, which holds the write lock."""
+    index = CatalogIndex(get_client(settings), run.model_id, run.dim,
+                         scope=catalog_scope(settings.catalog) if scope is None else scope)
     index.add_run(run, table)
     if prune:
         index.prune(view if view in VIEWS else run.view, run.ids)
-    return index.collection(run.view)
+    col = index.collection(run.view)
+    if facts:
+        record_provenance(col, facts)
+    return col
 
 
 def query_vectors(collection, vectors: np.ndarray, k: int = 10,

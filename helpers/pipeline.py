@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import metrics
+from helpers import metrics, provenance
 from helpers import index as chroma_index
 from helpers.cache import Cache
 from helpers.catalog import load_catalog
@@ -51,6 +51,8 @@ class PipelineResult:
     reference_cuts: Any = None
     index: dict[str, Any] = field(default_factory=dict)   # collection names + Chroma checks
     timings_s: dict[str, float] = field(default_factory=dict)
+    limit: int | None = None                 # `limit` of the run (its index gets its own collections)
+    catalog_hash: str = ""                   # content hash of the whole loaded catalogue table
     _retrievals: dict[str, metrics.Retrieval] | None = field(default=None, repr=False)
 
     @property
@@ -152,6 +154,11 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     if len(table) < 2:
         raise ValueError(f"the catalogue {settings.catalog} has {len(table)} usable image(s); retrieval "
                          "needs at least two images of one item (see the skipped table for why)")
+    if int(table["item_id"].astype(str).value_counts().max()) < 2:
+        hint = (f"`--limit {limit}` kept only the first {len(table)} images; raise it" if limit is not None
+                else "put two or more photos of the same garment in its item folder")
+        raise ValueError(f"no item in the catalogue {settings.catalog} has two images ({len(table)} images, "
+                         f"{table['item_id'].nunique()} items), so no query has a right answer to find: {hint}")
     embedder = get_embedder(settings)
     with _timed(t, "mask"):
         masker = get_masker(settings, table)
@@ -177,12 +184,25 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
                                                              settings, progress)
     result = PipelineResult(settings=settings, table=table, skipped=loaded.skipped, embedder_id=embedder.model_id,
                             dim=int(embedder.dim), masks=mask_run, cuts=cut_run, embeddings=embeddings,
-                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t)
+                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t,
+                            limit=None if limit is None else int(limit),
+                            catalog_hash=provenance.table_hash(
+                                load_catalog(settings.catalog, settings, validate=False).table))
     if index:
-        with _timed(t, "index"):
-            result.index = _index_and_check(result)
+        index_result(result)
     t["total"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def index_result(result: PipelineResult, *, lock_timeout: float = provenance.LOCK_TIMEOUT_S) -> dict[str, Any]:
+    """Write a run's vectors into its own collections (named after its catalogue and `limit`)
+    under the index's write lock, record what built them, and check Chroma against numpy.
+
+    Why separate from `run_pipeline`: `python -m helpers run` indexes only after the evaluation
+    succeeded, so a failing run leaves the index as it was."""
+    with _timed(result.timings_s, "index"), provenance.write_lock(result.settings, timeout=lock_timeout):
+        result.index = _index_and_check(result)
+    return result.index
 
 
 class AfterMask:
@@ -267,7 +287,11 @@ def _index_and_check(result: PipelineResult) -> dict[str, Any]:
             continue
         ids = list(run.ids)
         items = meta.loc[ids, "item_id"].astype(str).to_numpy()
-        collection = chroma_index.index_view(result.settings, view, run, meta.loc[ids].reset_index())
+        facts = {**provenance.recipe(result.settings, result.table, result.embedder_id, limit=result.limit),
+                 "catalog_hash": result.catalog_hash}
+        collection = chroma_index.index_view(result.settings, view, run, meta.loc[ids].reset_index(),
+                                             scope=provenance.catalog_scope(result.settings.catalog, result.limit),
+                                             facts=facts)
         neighbours = chroma_index.query_vectors(collection, run.vectors, k=2)
         top1 = []
         for own, found in zip(ids, neighbours):

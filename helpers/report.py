@@ -21,9 +21,9 @@ import pandas as pd
 
 from helpers import metrics
 from helpers.embedding import CNN_DIM, LOCAL_MODEL_ID
-from helpers.errors import SettingsError
+from helpers.errors import IndexProblem, SettingsError
 from helpers.maskeval import evaluate_masks
-from helpers.pipeline import CONDITIONS, PipelineResult, run_pipeline
+from helpers.pipeline import CONDITIONS, PipelineResult, index_result, run_pipeline
 from helpers.settings import MASKERS, load_settings, positive_int
 
 ATTRIBUTES = ("colour", "pattern", "silhouette", "background")
@@ -236,6 +236,47 @@ def default_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
+LEFT_OUT_COLUMNS = ["image_id", "path", "step", "reason", "message"]
+
+
+def left_out(result: PipelineResult) -> pd.DataFrame:
+    """Every file or image the run left out, one row per (image, step): files the catalogue
+    loader skipped (step "load"), images without a mask, cut-out or vector (step "mask", "cut",
+    "embed_<condition>"; an image counts once per condition, at its first failing step)."""
+    paths = dict(zip(result.table["image_id"].astype(str), result.table["image_path"].astype(str)))
+    rows = [{"image_id": "", "path": r["path"], "step": "load", "reason": r["reason"], "message": r["message"]}
+            for r in result.skipped.to_dict("records")]
+    seen: set[tuple[str, str]] = set()
+    steps = [("mask", result.masks), ("cut", result.cuts)]
+    for step, run in steps:
+        for r in getattr(run, "failures", pd.DataFrame()).to_dict("records"):
+            if ("garment", str(r["image_id"])) not in seen:
+                seen.add(("garment", str(r["image_id"])))
+                rows.append({"image_id": str(r["image_id"]), "path": paths.get(str(r["image_id"]), ""),
+                             "step": step, "reason": r["reason"], "message": r["message"]})
+    for cond, run in result.embeddings.items():
+        for r in run.failures.to_dict("records"):
+            key = ("garment" if cond == "garment" else cond, str(r["image_id"]))
+            if key not in seen:
+                seen.add(key)
+                rows.append({"image_id": str(r["image_id"]), "path": paths.get(str(r["image_id"]), ""),
+                             "step": f"embed_{cond}", "reason": r["reason"], "message": r["message"]})
+    return pd.DataFrame(rows, columns=LEFT_OUT_COLUMNS)
+
+
+def left_out_report(result: PipelineResult, out_dir: Path) -> str:
+    """Write `left_out.csv` (every left-out image with its step and reason) to `out_dir` and
+    return a short table of counts per (step, reason) for the terminal."""
+    frame = left_out(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "left_out.csv"
+    frame.to_csv(path, index=False)
+    if not len(frame):
+        return f"left out: nothing (every file loaded, every image masked, cut and embedded); list: {path}"
+    counts = frame.groupby(["step", "reason"], sort=False).size().rename("images").reset_index()
+    return f"left out ({len(frame)} rows, per image in {path}):\n" + counts.to_string(index=False)
+
+
 def conclusion(doc: dict[str, Any]) -> str:
     """The one-sentence answer, worded from the numbers (so it stays true on any catalogue)."""
     full, garment = doc["conditions"]["full"]["recall@1"], doc["conditions"]["garment"]["recall@1"]
@@ -307,12 +348,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(catalog=args.catalog, backend=args.backend, masker=args.masker)
-        result = run_pipeline(settings, limit=args.limit, progress=not args.quiet, index=not args.no_index)
-        doc = evaluate(result)
-    except (SettingsError, ValueError, FileNotFoundError) as exc:
+        result = run_pipeline(settings, limit=args.limit, progress=not args.quiet, index=False)
+        doc = evaluate(result)  # judged before the index is touched: a failing run leaves it as it was
+        if not args.no_index:
+            doc["chroma_check"] = _clean(index_result(result))
+    except (SettingsError, ValueError, FileNotFoundError, IndexProblem) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = write_metrics(doc, args.out if args.out else default_run_dir(settings.run_dir))
+    out_dir = args.out if args.out else default_run_dir(settings.run_dir)
+    path = write_metrics(doc, out_dir)
+    print(left_out_report(result, out_dir) + "\n")
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         print(summary_table(doc))
     d = doc["delta_recall@1"]

@@ -17,6 +17,7 @@ cut-out in `frame.attrs["query_mask"]` (bool HxW) and `frame.attrs["query_cutout
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import sys
 from functools import lru_cache
@@ -27,11 +28,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from helpers import cutting, maskers, maskpool
+from helpers import cutting, maskers, maskpool, provenance
 from helpers.cache import Cache
 from helpers.catalog import load_catalog
 from helpers.embedding import embed_images, get_embedder
-from helpers.errors import MaskError, SearchError
+from helpers.errors import IndexMismatch, MaskError, SearchError
 from helpers.images import ImageError, open_image
 from helpers.index import CatalogIndex, EmptyIndexError, get_client
 from helpers.settings import load_settings
@@ -39,6 +40,7 @@ from helpers.settings import load_settings
 MODES = ("garment", "full", "both")
 QueryT = Union[Image.Image, Path, str, bytes]
 QUERY_ID = "query"
+FULL_MODE_HINT = "mode='full'"  # Python's spelling; the CLI prints `--mode full`
 
 
 def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str, Any] | None = None,
@@ -61,11 +63,16 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     if settings is None:
         settings = load_settings()
 
+    if isinstance(query, (str, Path)) and Path(query).is_dir():
+        raise SearchError("is_a_directory", f"{query} is a folder, not a photo: pass one image file, e.g. "
+                          f"python -m helpers search {_example_photo(Path(query))}")
     cache = cache or Cache(settings.cache_dir)
     embedder = embedder or _embedder(settings)
     index = index or _index(settings, embedder)
     modes = ("garment", "full") if mode == "both" else (mode,)
-    _check_not_empty(index, modes)
+    _check_not_empty(index, modes, settings)
+    _check_recipe(index, modes, settings, embedder)
+    _check_where(index, modes, where)
     exclude = set(exclude or ())
     n = int(k) + len(exclude)
 
@@ -122,9 +129,9 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
                                                  image_id=image_id, with_quality=True)
         cutout = cutting.garment_view(image, mask)
     except MaskError as err:
-        hint = (" Try mode='full', another photo, or another garment prompt."
+        hint = (f" Try {FULL_MODE_HINT}, another photo, or another garment prompt."
                 if err.reason == "no_garment" else "")
-        raise SearchError(err.reason, f"the query could not be cut out: {err}.{hint}") from None
+        raise SearchError(err.reason, f"the query could not be cut out: {str(err).rstrip('.')}.{hint}") from None
     return (mask, cutout, quality) if with_quality else (mask, cutout)
 
 
@@ -181,12 +188,67 @@ def _finish(frame: pd.DataFrame, exclude: set[str], k: int) -> pd.DataFrame:
     return frame.assign(rank=np.arange(1, len(frame) + 1)) if len(frame) else frame
 
 
-def _check_not_empty(index, modes: Sequence[str]) -> None:
+def _check_not_empty(index, modes: Sequence[str], settings) -> None:
     for m in modes:
         if index.count(m) == 0:
             raise SearchError("empty_index", str(EmptyIndexError(
-                f"the {m} collection {index.name(m)!r} at {_where_index(index)} is empty: build the "
-                "index first with `python -m helpers run` (or run notebooks 04 and 05)")))
+                f"the {m} collection {index.name(m)!r} at {_where_index(index)} holds no index of the "
+                f"catalogue {settings.catalog}: build the index first with `{provenance.run_command(settings)}` "
+                "(or run notebooks 04 and 05)")))
+
+
+def _check_recipe(index, modes: Sequence[str], settings, embedder) -> None:
+    """Refuse to answer from collections that another catalogue content, masker, prompt or cut built."""
+    want = provenance.recipe(settings, _listed_table(settings), embedder.model_id)
+    for m in modes:
+        try:
+            provenance.check(index.collection(m), want, view=m, fix=provenance.run_command(settings))
+        except IndexMismatch as err:
+            raise SearchError("index_mismatch", str(err)) from None
+
+
+def filter_keys(index, modes: Sequence[str] = ("garment",)) -> list[str]:
+    """The metadata keys a `where` filter can use (read from a stored record of the index)."""
+    keys: set[str] = set()
+    for m in modes:
+        got = index.collection(m).get(limit=1, include=["metadatas"])
+        for meta in got.get("metadatas") or []:
+            keys.update(k for k in (meta or {}) if k not in ("image_path",))
+    return sorted(keys)
+
+
+def _where_keys(where: Any) -> list[str]:
+    if isinstance(where, Mapping):
+        out = []
+        for key, value in where.items():
+            out.extend(_where_keys(value) if key in ("$and", "$or") else [] if key.startswith("$") else [key])
+            if key.startswith("$") and key not in ("$and", "$or"):
+                raise SearchError("bad_filter", f"filter operator {key!r} is not supported here: use "
+                                  "key=value pairs (several --where are combined with AND)")
+        return out
+    if isinstance(where, (list, tuple)):
+        return [k for term in where for k in _where_keys(term)]
+    return []
+
+
+def _check_where(index, modes: Sequence[str], where: Mapping[str, Any] | None) -> None:
+    """A filter on a key no record has would silently find nothing: name the keys that exist."""
+    if not where:
+        return
+    known = filter_keys(index, modes)
+    for key in _where_keys(where):
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise SearchError("bad_filter", f"no record has the key {key!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else "")
+                              + f"; filterable keys: {', '.join(known)}. E.g. --where {(close or known or ['colour'])[0]}=...")
+
+
+def _example_photo(folder: Path) -> str:
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp") and p.is_file():
+            return str(p)
+    return str(folder / "PHOTO.jpg")
 
 
 def _where_index(index) -> str:
@@ -207,6 +269,12 @@ def _masker(settings):
 
 
 @lru_cache(maxsize=4)
+def _listed_table(settings) -> pd.DataFrame:
+    """The catalogue as listed (not validated): what its content hash is taken over."""
+    return load_catalog(settings.catalog, settings=settings, validate=False).table
+
+
+@lru_cache(maxsize=4)
 def _catalog_table(settings) -> pd.DataFrame:
     return load_catalog(settings.catalog, settings=settings).table
 
@@ -217,7 +285,7 @@ def _index(settings, embedder):
 
 @lru_cache(maxsize=4)
 def _cached_index(settings, model_id: str, dim: int):
-    return CatalogIndex(get_client(settings), model_id, dim)
+    return CatalogIndex(get_client(settings), model_id, dim, scope=provenance.catalog_scope(settings.catalog))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -232,6 +300,9 @@ def parse_where(pairs: Sequence[str] | None) -> dict[str, Any] | None:
         if "=" not in pair:
             raise SearchError("bad_filter", f"--where {pair!r}: write key=value, e.g. --where category=dress")
         key, value = pair.split("=", 1)
+        if not key.strip() or key.strip().startswith("$"):
+            raise SearchError("bad_filter", f"--where {pair!r}: the key must be a metadata field such as "
+                              "colour or category, e.g. --where colour=red (operators like $or are not supported)")
         terms.append({key.strip(): _coerce(value.strip())})
     return terms[0] if len(terms) == 1 else {"$and": terms}
 
@@ -276,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = search(args.query, mode=args.mode, k=args.k, where=parse_where(args.where))
     except SearchError as err:
-        print(f"search failed ({err.reason}): {err}", file=sys.stderr)
+        message = str(err).replace(FULL_MODE_HINT, "--mode full")  # the CLI's spelling of the same advice
+        print(f"search failed ({err.reason}): {message}", file=sys.stderr)
         return 2
     warning = results.get("garment", pd.DataFrame()).attrs.get("warning")
     if warning:

@@ -310,3 +310,45 @@ def test_notebook_runs_headless(built, workbook_env, monkeypatch, tmp_path, tabl
     assert records["search_catalog_query_s"] > 0 and records["search_upload_query_s"] > 0
     assert f"query: {app.example_query()} (catalog" in text
     assert "-- garment" in text and "-- full" in text
+
+
+# ----------------------------------------------------------------------------- #17 point 12
+
+def test_upload_clears_the_picker_and_picking_the_old_photo_searches_it_again(app, table):
+    query = app.example_query()
+    app.select(query)
+    other = table[table["image_id"] != query]["image_path"].iloc[0]
+    view = _upload(app, "my_photo.jpg", Path(other).read_bytes())
+    assert view.ok and view.query.kind == "upload"
+    # the dropdown no longer names the old photo (value, index and label all cleared)
+    assert app.picker.value is None and app.picker.index is None and app.picker.label is None
+    assert "my_photo.jpg" in app.status.value
+    assert app.query_box.children[0].children[1].value.count("my_photo.jpg") == 1
+    # picking the old photo in the browser (the frontend sets the index) searches it again
+    app.picker.index = [v for _, v in app.picker.options].index(query)
+    assert app.view.query.kind == "catalog" and app.view.query.image_id == query
+    assert app.picker.label.startswith(query)
+
+
+def test_both_mode_shows_k_tiles_in_one_row_per_panel(app):
+    with app.hold():
+        app.mode.value = "both"
+        app.k.value = 5
+    app.select(app.example_query())
+    for mode in ("garment", "full"):
+        panel = [p for p in app.results_box.children if f"wb-results-{mode}" in p._dom_classes][0]
+        grid = panel.children[1]
+        assert len(grid.children) == 5
+        assert grid.layout.grid_template_columns.startswith("repeat(5,"), grid.layout.grid_template_columns
+
+
+def test_static_figure_shows_the_same_results_as_the_app(app):
+    app.mode.value = "both"
+    view = app.select(app.example_query())
+    fig = app.figure()
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    for mode in ("garment", "full"):
+        for card in view.results[mode]:
+            assert any(f"#{card.rank} · {card.score:.3f}" in t and card.item_id in t for t in titles)
+    assert sum(view.query.label in t for t in titles) == 2   # one query tile per mode
+    assert len(fig.axes) == 2 * (1 + view.k)

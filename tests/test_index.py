@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers.provenance import catalog_scope
 from helpers import embedding
 from helpers import index as idx
 from helpers.cache import Cache
@@ -48,7 +49,8 @@ def test_both_collections_hold_the_catalogue_with_metadata(built):
     index = idx.CatalogIndex.open(settings, built["embedder"])
     assert idx.describe_client(index.client) == f"ChromaDB on disk at {settings.chroma_path}"
     col = index.collection("garment")
-    assert col.name == idx.collection_name(embedding.LOCAL_MODEL_ID, embedding.LOCAL_DIM, "garment")
+    assert col.name == idx.collection_name(embedding.LOCAL_MODEL_ID, embedding.LOCAL_DIM, "garment",
+                                           catalog_scope(settings.catalog))
     assert col.configuration["hnsw"]["space"] == "cosine"
     assert col.configuration["hnsw"]["ef_search"] == idx.HNSW["ef_search"]
     got = col.get(ids=[table["image_id"][0]], include=["metadatas"])

@@ -162,7 +162,7 @@ def test_text_search_on_bedrock_sends_titans_exact_request(tmp_path, small_catal
     embedder = bedrock.BedrockEmbedder(settings, client=client)
     table = load_catalog(small_catalog).table.head(6)
     vectors = idx.random_unit_vectors(6, 256, seed=2)  # stand-ins for Titan's image vectors
-    index = idx.CatalogIndex(idx.get_client(settings), embedder.model_id, 256)
+    index = idx.CatalogIndex.open(settings, embedder)  # the collections search() reads for this catalogue
     for view in idx.VIEWS:
         index.upsert(view, list(table["image_id"]), vectors, table.to_dict("records"))
     answer = json.dumps({"embedding": (vectors[3] * 7).tolist(), "inputTextTokenCount": 5, "message": None}).encode()

@@ -136,3 +136,23 @@ def tradeoff_chart(tables: Mapping[str, pd.DataFrame], k: int = 10) -> Figure:
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def search_view_figure(view: Any, query_image: ImageLike | None = None, *, size: float = 1.9) -> Figure:
+    """A static picture of what the search app shows (a `helpers.appview.SearchView`): one row per
+    mode, the query (its cut-out in garment mode) and the top-k with rank, score and item, green
+    frames on the query's own item. Why: an executed or exported notebook keeps no live widget;
+    this figure keeps the same results. `query_image` is the query photo (the app passes it)."""
+    if view.query is None or not view.results:
+        raise ValueError(f"nothing to draw: {view.message or 'the app has not searched yet'}")
+    rows = []
+    for mode, cards in view.results.items():
+        shown = view.query_cutout if mode == "garment" and view.query_cutout is not None else query_image
+        label = f"{mode}: {view.query.label}" + (" (cut-out)" if shown is view.query_cutout else "")
+        rows.append({"label": label, "query": shown if shown is not None else np.full((8, 8, 3), 255, np.uint8),
+                     "results": [(c.image_path, f"#{c.rank} · {c.score:.3f}\nitem {c.item_id}", c.same_item)
+                                 for c in cards]})
+    fig = neighbour_rows(rows, size=size)
+    fig.suptitle(f"query {view.query.label}: top {view.k} per mode (green = same item)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -172,27 +172,41 @@ def run_notebook(path: Path, out_path: Path, parameters: dict[str, Any] | None =
     return time.perf_counter() - start
 
 
-def new_run_dir(root: Path = RUNS_DIR) -> Path:
-    """`runs/<UTC timestamp>/`, with `runs/latest` re-pointed at it."""
+def new_run_dir(root: Path = RUNS_DIR, *, latest: bool = True) -> Path:
+    """`runs/<UTC timestamp>/`, with `runs/latest` re-pointed at it (unless `latest=False`:
+    `run_all` moves the link only once every notebook succeeded, see `point_latest`)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = root / stamp
     suffix = 1
     while run_dir.exists():
         run_dir, suffix = root / f"{stamp}-{suffix}", suffix + 1
     run_dir.mkdir(parents=True)
-    latest = root / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(run_dir.name)
+    if latest:
+        point_latest(run_dir)
     return run_dir
 
 
+def point_latest(run_dir: Path) -> Path:
+    """Re-point `latest` beside `run_dir` at it, atomically (a new link renamed over the old one).
+    Why only after success: `runs/latest` is where people and notebook 06 read the last good numbers."""
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)
+    return latest
+
+
 def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
-            run_dir: Path | None = None) -> list[NotebookResult]:
-    """Run notebooks in order; stop at the first failure. Writes `summary.json` either way."""
+            run_dir: Path | None = None, *, runs_root: Path | None = None) -> list[NotebookResult]:
+    """Run notebooks in order; stop at the first failure. Writes `summary.json` either way.
+    Without `run_dir`, a new `runs_root/<timestamp>/` (default runs/) that `latest` points at
+    only when every notebook succeeded: `latest` always names the last good run."""
     parameters = parameters or {}
     per_notebook = split_parameters(notebooks, parameters)  # refuse before spending minutes
-    run_dir = run_dir or new_run_dir()
+    own_dir = run_dir is None
+    run_dir = run_dir or new_run_dir(runs_root or RUNS_DIR, latest=False)
     results: list[NotebookResult] = []
     failed = False
     for nb, own in zip(notebooks, per_notebook):
@@ -214,6 +228,8 @@ def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
     summary = {"run_dir": str(run_dir), "parameters": parameters,
                "notebooks": [r.__dict__ for r in results]}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if own_dir and not failed:
+        point_latest(run_dir)
     return results
 
 
@@ -273,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = [r for r in results if r.status == "failed"]
     total = sum(r.seconds for r in results)
+    where = Path(results[0].output).parent if results else RUNS_DIR / "latest"
     print(f"{len(results) - len(failed)}/{len(results)} notebooks ok in {total:.0f} s; "
-          f"summary: {RUNS_DIR / 'latest' / 'summary.json'}")
+          f"summary: {where / 'summary.json'}" + ("" if failed else f" (runs/latest -> {where.name})"))
     if failed:
         print(f"error: {failed[0].error}", file=sys.stderr)
         return 1
