@@ -128,7 +128,7 @@ def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view:
     `failures` (image_id, reason, message); pass earlier failures (e.g. "no_garment" from
     masking) in `failures` and they are carried into the result.
     """
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     if view not in VIEWS:
         raise ValueError(f"view={view!r}: use one of {VIEWS}")
