@@ -1,7 +1,8 @@
 """Progress bars: live in JupyterLab and terminals, quiet in headless notebook runs.
 
 Every helper makes its bars through `tqdm` here instead of `tqdm.auto` directly. The notebook
-runner sets `WORKBOOK_PROGRESS=0` for the kernels it starts (papermill, `make run`, the tests):
+runner sets `TQDM_DISABLE=1` (tqdm's own switch, so third-party bars go quiet too; a `WORKBOOK_*`
+name would be read as a setting) for the kernels it starts (papermill, `make run`, the tests):
 a bar there has no one to watch it and would only leave "0%| 0/240" text in the executed copy.
 """
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-PROGRESS_ENV = "WORKBOOK_PROGRESS"
+PROGRESS_ENV = "TQDM_DISABLE"
 
 
 def enabled() -> bool:
-    """False when `WORKBOOK_PROGRESS` is 0 / false / no / off."""
-    return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """False when `TQDM_DISABLE` is set to anything but 0 / false / no / off / empty."""
+    return os.environ.get(PROGRESS_ENV, "").strip().lower() in ("", "0", "false", "no", "off")
 
 
 def tqdm(*args: Any, disable: bool = False, **kwargs: Any):

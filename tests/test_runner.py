@@ -113,7 +113,7 @@ def test_progress_bars_are_quiet_in_headless_runs(tmp_path):
 def test_progress_bars_stay_live_outside_headless_runs(monkeypatch):
     from helpers import progress
 
-    monkeypatch.delenv("WORKBOOK_PROGRESS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     assert progress.enabled() and not progress.tqdm(range(2)).disable
-    monkeypatch.setenv("WORKBOOK_PROGRESS", "0")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress.tqdm(range(2)).disable
