@@ -44,7 +44,7 @@ def _frame(ax, colour: str, width: float = 3.0) -> None:
     ax.set_yticks([])
 
 
-def neighbour_rows(rows: Sequence[Mapping[str, Any]], size: float = 1.9) -> Figure:
+def neighbour_rows(rows: Sequence[Mapping[str, Any]], size: float = 2.4) -> Figure:
     """One row per query: the query (blue frame), then its results.
 
     Each row is {"label": str, "query": image, "results": [(image, caption, same_item), ...]}.
