@@ -180,7 +180,7 @@ def failure_gallery(rows: Sequence[Mapping[str, Any]], max_rows: int = 5, tile: 
             elif c == 0:
                 title += f"\n{row['image_id']} (item {row['item_id']})"
             elif c == 1:
-                title = "\n".join(textwrap.wrap(row["diagnosis"], 44)[:2])
+                title = "\n".join(textwrap.wrap(row["diagnosis"], 46))
             ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
