@@ -164,7 +164,7 @@ def _validated_key(path: str, max_pixels: int, max_bytes: int) -> str | None:
 
 def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int,
               cache=None) -> tuple[list[dict], list[dict]]:
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     rows = list(rows)
     ok, skipped, seen = [], [], set()

@@ -129,9 +129,10 @@ def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
     return evaluate_masks(result.masks, result.table)
 
 
-def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
-    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
-    garment does not), worst first, each with a guess at what went wrong:
+def garment_misses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
+    """Every query whose first garment-search answer is another item, with a guess at what went
+    wrong, losses to full-photo search first (`full_right`: whole-photo search put the query's item
+    first), then the worst (highest `garment_rank`) first:
 
     - the query's own mask is poor (IoU < `weak_iou`): a masking error;
     - the wrong answer's mask is poor: the gallery side of the same problem;
@@ -141,13 +142,13 @@ def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.Data
     res = result.retrievals()
     g = res["garment"].per_query.set_index("image_id")
     f = res["full"].per_query.set_index("image_id")
-    lost = g.index[(g["hit@1"] == 0) & (f.loc[g.index, "hit@1"] == 1)]
+    missed = g.index[g["hit@1"] == 0]  # per_query holds only queries that have a right answer
     meta = result.table.set_index("image_id")
     scores = mask_scores(result)
     iou = scores.set_index("image_id")["iou"] if scores is not None else pd.Series(dtype=float)
     attrs = [a for a in ("colour", "pattern", "silhouette", "background", "shoot_id") if a in meta.columns]
     rows = []
-    for q in lost:
+    for q in missed:
         wrong = g.loc[q, "top1_image_id"]
         shared = [a for a in attrs if meta.loc[q, a] == meta.loc[wrong, a]]
         q_iou, w_iou = iou.get(q, np.nan), iou.get(wrong, np.nan)
@@ -161,18 +162,35 @@ def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.Data
                 else "the embedder confuses two different garments"
         rows.append({"image_id": q, "item_id": meta.loc[q, "item_id"],
                      "garment_top1": wrong, "garment_top1_item": meta.loc[wrong, "item_id"],
-                     "full_top1": f.loc[q, "top1_image_id"], "garment_rank": int(g.loc[q, "first_relevant_rank"]),
+                     "full_top1": f.loc[q, "top1_image_id"], "full_right": bool(f.loc[q, "hit@1"] == 1),
+                     "garment_rank": int(g.loc[q, "first_relevant_rank"]),
                      "ap_garment": g.loc[q, "ap"], "ap_full": f.loc[q, "ap"],
                      "query_iou": q_iou, "answer_iou": w_iou, "shared": ", ".join(shared), "diagnosis": why})
     out = pd.DataFrame(rows, columns=["image_id", "item_id", "garment_top1", "garment_top1_item", "full_top1",
-                                      "garment_rank", "ap_garment", "ap_full", "query_iou", "answer_iou",
-                                      "shared", "diagnosis"])
+                                      "full_right", "garment_rank", "ap_garment", "ap_full", "query_iou",
+                                      "answer_iou", "shared", "diagnosis"])
     return out.assign(ap_loss=out["ap_full"] - out["ap_garment"]).sort_values(
-        ["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
+        ["full_right", "garment_rank", "ap_loss", "image_id"], ascending=[False, False, False, True]
+    ).reset_index(drop=True)
+
+
+def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
+    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
+    garment does not), worst first; a subset of `garment_misses`."""
+    misses = garment_misses(result, weak_iou=weak_iou)
+    lost = misses[misses["full_right"]]
+    return lost.sort_values(["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def miss_causes(misses: pd.DataFrame) -> pd.Series:
+    """How many misses each kind of cause explains (the diagnosis without its numbers)."""
+    kinds = misses["diagnosis"].str.split(":").str[0].str.replace(r" \(IoU.*", "", regex=True)
+    return kinds.value_counts().rename("queries").rename_axis("cause")
 
 
 def gallery_rows(result: PipelineResult, losses: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
-    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n losses."""
+    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n rows
+    of `garment_misses` or `garment_losses`."""
     from PIL import Image
 
     paths = result.table.set_index("image_id")["image_path"]

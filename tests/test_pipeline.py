@@ -222,6 +222,11 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     assert rec["recall@1_garment"] == pytest.approx(first_run[1]["conditions"]["garment"]["recall@1"])
     nb_text = out.read_text()
     assert "image/png" in nb_text and report.conclusion(doc)[:40] in nb_text
+    # the failure section shows what its text talks about: garment search's own misses, in a gallery
+    assert rec["garment_misses"] == round((1 - c["garment"]["recall@1"]) * c["garment"]["queries"])
+    assert rec["gallery_rows"] == min(5, rec["garment_misses"])
+    assert "Series([]" not in nb_text and "Empty DataFrame" not in nb_text
+    assert "%|" not in nb_text and "widget-view+json" not in nb_text  # no progress-bar residue
 
 
 def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, module_env):
@@ -261,3 +266,16 @@ def test_pipeline_budget_splits_one_image_into_steps_that_add_up(small_catalog):
     assert figures["budget_ceiling_images_per_s"] == round(figures["budget_workers"] * 1000
                                                            / figures["budget_total_ms"], 1)
     assert cv2.getNumThreads() == threads  # the one-thread setting does not leak into the caller
+
+
+def test_misses_are_every_wrong_garment_top1_losses_first(first_run):
+    result, _ = first_run
+    misses = report.garment_misses(result)
+    g = result.retrievals()["garment"].per_query.set_index("image_id")
+    f = result.retrievals()["full"].per_query.set_index("image_id")
+    assert sorted(misses["image_id"]) == sorted(g.index[g["hit@1"] == 0])
+    assert (misses["garment_top1_item"] != misses["item_id"]).all()
+    assert list(misses["full_right"]) == [bool(f.loc[i, "hit@1"]) for i in misses["image_id"]]
+    assert list(misses["full_right"]) == sorted(misses["full_right"], reverse=True)  # losses first
+    assert sorted(report.garment_losses(result)["image_id"]) == sorted(misses[misses.full_right]["image_id"])
+    assert report.miss_causes(misses).sum() == len(misses)

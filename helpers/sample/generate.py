@@ -81,7 +81,7 @@ def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
     never leaves a half catalogue that looks complete.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     out = Path(out)
     w, h = int(size[0]), int(size[1])
