@@ -37,11 +37,10 @@ def _border_mask(h: int, w: int) -> np.ndarray:
 
 
 def _background_model(lab: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-pixel background Lab (a plane per channel fitted to the border) and the border's
-    robust spread (median absolute distance from the plane, scaled to a standard deviation)."""
+    """The background's plane per Lab channel (coefficients of 1, x/w, y/h, fitted to the border
+    pixels) and the border's robust spread (median distance from the plane, as a std)."""
     h, w = lab.shape[:2]
-    border = _border_mask(h, w)
-    ys, xs = np.nonzero(border)
+    ys, xs = np.nonzero(_border_mask(h, w))
     A = np.stack([np.ones_like(xs, np.float32), xs / w, ys / h], 1).astype(np.float32)
     vals = lab[ys, xs]
     # two passes: fit, drop the border pixels far from the fit (a hanger's hook, a garment
@@ -51,10 +50,7 @@ def _background_model(lab: np.ndarray) -> tuple[np.ndarray, float]:
         coef, *_ = np.linalg.lstsq(A[keep], vals[keep], rcond=None)
         resid = np.linalg.norm((vals - A @ coef) * [0.5, 1, 1], axis=1)
         keep = resid <= max(3.0, 2.5 * float(np.median(resid)) + 1.0)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    bg = coef[0] + xx[..., None] / w * coef[1] + yy[..., None] / h * coef[2]
-    spread = 1.4826 * float(np.median(resid))
-    return bg.astype(np.float32), spread
+    return coef.astype(np.float32), 1.4826 * float(np.median(resid))
 
 
 def is_plain_background(rgb: np.ndarray) -> bool:
@@ -81,8 +77,12 @@ def segment_foreground(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     h, w = rgb.shape[:2]
     lab = _lab(rgb)
-    bg, spread = _background_model(lab)
-    d = np.linalg.norm((lab - bg) * np.array([0.5, 1.0, 1.0], np.float32), axis=2)
+    coef, spread = _background_model(lab)
+    x = (np.arange(w, dtype=np.float32) / w)[None, :, None]
+    y = (np.arange(h, dtype=np.float32) / h)[:, None, None]
+    diff = lab - coef[0] - x * coef[1] - y * coef[2]
+    diff[..., 0] *= 0.5
+    d = np.sqrt((diff * diff).sum(axis=2))
     d = cv2.GaussianBlur(d, (0, 0), 1.0)
     fg = (d > max(MIN_THRESHOLD, 4.0 * spread)).astype(np.uint8)
     k = max(3, int(round(0.008 * min(h, w))) | 1)
@@ -106,11 +106,8 @@ def _fill_holes(mask: np.ndarray, share: float = 0.05) -> np.ndarray:
     real background and stays."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
     h, w = mask.shape
-    out = mask.copy()
-    limit = share * max(1, int(mask.sum()))
-    for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-        if not touches and area <= limit:
-            out |= labels == i
-    return out
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    fill = ~touches & (area <= share * max(1, int(mask.sum())))
+    fill[0] = False  # label 0: the mask itself
+    return mask | fill[labels]
