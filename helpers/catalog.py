@@ -13,7 +13,8 @@ Layouts, detected in this order:
 
 Every table has a `view` column: "worn" (a photo of the garment worn) or "product" (a product
 shot: the garment alone, e.g. flat or on a hanger). A manifest or CSV without the column is all
-"worn". `load_catalog` returns the worn photos unless asked for other views (`views=None`: all),
+"worn" (DeepFashion In-shop: its "flat" shots are product shots, the camera angle is in `angle`).
+`load_catalog` returns the worn photos unless asked for other views (`views=None`: all),
 so every worn-photo figure means what it meant before product shots existed.
 """
 from __future__ import annotations
@@ -145,11 +146,13 @@ def _rows_deepfashion(root: Path) -> tuple[list[dict], list[dict]]:
         gender = parts[1] if len(parts) > 3 else ""
         category = parts[2] if len(parts) > 3 else ""
         path = root / name
+        # the camera angle (front, side, back, full, additional; "flat" is the garment alone)
+        angle = Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""
         if not path.exists() and (root / "Img" / name).exists():  # the download's Img/img/... layout
             path = root / "Img" / name
         rows.append({"image_id": Path(name).with_suffix("").as_posix().removeprefix("img/"), "item_id": item,
                      "image_path": str(path.resolve()), "split": status, "gender": gender,
-                     "category": category, "view": Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""})
+                     "category": category, "angle": angle, "view": "product" if angle == "flat" else "worn"})
     return rows, skipped
 
 
