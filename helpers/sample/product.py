@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from helpers.sample.body import dress_outline, make_body
-from helpers.sample.plan import FigureSpec, ItemSpec
+from helpers.sample.plan import COLOURS, FigureSpec, ItemSpec
 from helpers.sample.render import _inverse_coords, _noise, _pattern
 
 # an average figure: the shots show the cut, not a body
@@ -77,10 +77,16 @@ def render_product(job: dict) -> dict:
     scale_px = float(np.linalg.norm(M[:, 0]))
 
     # the background: white or a plain light colour, with a faint top-to-bottom gradient
+    # (a plain colour is redrawn until it stands apart from the dress, as a photographer would pick it)
     if rng.random() < 0.5:
         base, background = np.full(3, rng.uniform(244, 254), np.float32), "white"
     else:
-        base, background = np.clip(rng.uniform(205, 240) + rng.uniform(-12, 12, 3), 0, 255).astype(np.float32), "plain"
+        dress = np.array(COLOURS[item.colour], np.float32)
+        for _ in range(20):
+            base = np.clip(rng.uniform(205, 240) + rng.uniform(-12, 12, 3), 0, 255).astype(np.float32)
+            if np.abs(base - dress).sum() > 90:
+                break
+        background = "plain"
     ramp = (1 + rng.uniform(-0.03, 0.03) * (np.arange(h, dtype=np.float32) / h - 0.5))[:, None, None]
     bg = np.broadcast_to(base, (h, w, 3)) * ramp
 
