@@ -20,7 +20,7 @@ export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 unexport MPLBACKEND
 
-.PHONY: install run test lab bench sample clean reset lock workshop strip
+.PHONY: install run test lab bench sample clean reset lock workshop strip git-filter
 
 install: $(EDITABLE)
 
@@ -39,7 +39,17 @@ $(STAMP): requirements.lock
 $(EDITABLE): $(STAMP) pyproject.toml
 	rm -f $(VENV)/lib/python*/site-packages/workbook.pth
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(MAKE) --no-print-directory git-filter
 	touch $(EDITABLE)
+
+# The nbstripout git filter named in .gitattributes: outputs that JupyterLab autosaves (the search app
+# in 07_search) are stripped when git reads the notebook, so the working tree stays clean. Git config is
+# per clone, so a fresh clone gets it from `make install`; outside a git checkout this does nothing.
+git-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  $(BIN)/nbstripout --install --attributes .gitattributes && \
+	  git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m nbstripout --keep-id" && \
+	  echo "nbstripout git filter installed (keeps cell ids)"; fi
 
 $(CATALOG): | $(EDITABLE)
 	$(BIN)/python -m helpers sample --out data/sample

@@ -10,6 +10,12 @@ Layouts, detected in this order:
 - DeepFashion In-shop: `list_eval_partition.txt` + `img/...`;
 - CSV: a folder of images plus one `*.csv` with columns `image,item_id` (other columns are kept);
 - folders: sub-folders named by item id, each holding that item's photos.
+
+Every table has a `view` column: "worn" (a photo of the garment worn) or "product" (a product
+shot: the garment alone, e.g. flat or on a hanger). A manifest or CSV without the column is all
+"worn" (DeepFashion In-shop: its "flat" shots are product shots, the camera angle is in `angle`).
+`load_catalog` returns the worn photos unless asked for other views (`views=None`: all),
+so every worn-photo figure means what it meant before product shots existed.
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ from helpers.settings import load_settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 BASE_COLUMNS = ["image_id", "item_id", "image_path", "garment_mask_path", "person_mask_path"]
+VIEWS = ("worn", "product")
+WORN_ONLY = ("worn",)
 SKIPPED_COLUMNS = ["path", "reason", "message"]
 
 
@@ -164,11 +172,13 @@ def _rows_deepfashion(root: Path) -> tuple[list[dict], list[dict]]:
         gender = parts[1] if len(parts) > 3 else ""
         category = parts[2] if len(parts) > 3 else ""
         path = root / name
+        # the camera angle (front, side, back, full, additional; "flat" is the garment alone)
+        angle = Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""
         if not path.exists() and (root / "Img" / name).exists():  # the download's Img/img/... layout
             path = root / "Img" / name
         rows.append({"image_id": Path(name).with_suffix("").as_posix().removeprefix("img/"), "item_id": item,
                      "image_path": str(path.resolve()), "split": status, "gender": gender,
-                     "category": category, "view": Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""})
+                     "category": category, "angle": angle, "view": "product" if angle == "flat" else "worn"})
     return rows, skipped
 
 
@@ -190,7 +200,7 @@ def _validated_key(path: str, max_pixels: int, max_bytes: int) -> str | None:
 
 def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int,
               cache=None) -> tuple[list[dict], list[dict]]:
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     rows = list(rows)
     ok, skipped, seen = [], [], set()
@@ -215,8 +225,12 @@ def _validate(rows: Iterable[dict], max_pixels: int, max_bytes: int,
     return ok, skipped
 
 
-def load_catalog(path: Path | str | None = None, settings=None, *, validate: bool = True) -> CatalogLoad:
+def load_catalog(path: Path | str | None = None, settings=None, *, validate: bool = True,
+                 views: Iterable[str] | None = WORN_ONLY) -> CatalogLoad:
     """Read the catalogue at `path` (default: `settings.catalog`) into a table.
+
+    `views`: which rows to keep by their `view` column ("worn" photos by default; `None` keeps
+    every row, e.g. `("worn", "product")` for the photos and the product shots).
 
     Raises `CatalogError` only when nothing can be loaded (missing or empty folder, unknown
     layout); individual bad images are listed in `skipped` with a reason.
@@ -238,6 +252,14 @@ def load_catalog(path: Path | str | None = None, settings=None, *, validate: boo
                 "named after the item, or add a CSV with columns image,item_id") if loose else "it is empty"
         raise CatalogError(f"catalogue folder {root}: {hint}.")
     rows, skipped = LOADERS[layout](root)
+    for rec in rows:
+        rec["view"] = str(rec.get("view") or "worn").strip().lower()
+    if views is not None:
+        keep = {str(v).lower() for v in ([views] if isinstance(views, str) else views)}
+        unknown = keep - set(VIEWS)
+        if unknown:
+            raise ValueError(f"unknown view(s) {sorted(unknown)}; views are {', '.join(VIEWS)} (or None for all)")
+        rows = [rec for rec in rows if rec["view"] in keep]
     max_pixels = getattr(settings, "max_image_pixels", DEFAULT_MAX_PIXELS)
     max_bytes = getattr(settings, "max_image_bytes", DEFAULT_MAX_BYTES)
     if validate:
@@ -254,6 +276,8 @@ def load_catalog(path: Path | str | None = None, settings=None, *, validate: boo
     for col in BASE_COLUMNS:
         if col not in table.columns:
             table[col] = None
+    if "view" not in table.columns:
+        table["view"] = "worn"
     extra = [c for c in table.columns if c not in BASE_COLUMNS]
     table = table[BASE_COLUMNS + extra].reset_index(drop=True)
     table["image_id"] = table["image_id"].astype(str)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pandas as pd
-from tqdm.auto import tqdm
+from helpers.progress import tqdm
 
 from helpers.errors import FAILURE_COLUMNS, ITEM_ERRORS, BudgetExceeded
 

@@ -212,7 +212,7 @@ def cut_catalog(table: pd.DataFrame, masks: Mapping[str, np.ndarray], form: str 
     """Cut out every image of `table` that has a mask. Images without one, or whose mask is
     empty, become failure rows; the batch always goes on. With a `cache` (helpers.cache.Cache)
     the PNG of each cut-out is stored under kind "cutouts" and re-used on the next run."""
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     if form not in FORMS:
         raise ValueError(f"unknown cut-out form {form!r}; choose one of {', '.join(FORMS)}")

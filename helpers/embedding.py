@@ -130,7 +130,7 @@ def embed_images(images: Mapping[str, ImageSource], embedder: Embedder, *, view:
     Bedrock embedder whose model supports batch inference and that has more than
     settings.batch_threshold misses embeds them through one batch job (same cache keys).
     """
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     if view not in VIEWS:
         raise ValueError(f"view={view!r}: use one of {VIEWS}")

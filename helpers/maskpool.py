@@ -237,7 +237,7 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
     mask in the same worker, while the image is still decoded (the pipeline cuts the garment out
     and embeds it there instead of decoding every image again in one process). Best effort: an
     exception in it is ignored, the later stage redoes and reports that image."""
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     start = time.perf_counter()
     masker = masker if masker is not None else get_masker(settings, table)

@@ -153,6 +153,52 @@ def evaluate_retrieval(vectors: np.ndarray, item_ids: Sequence, image_ids: Seque
                      excluded=list(image_ids[~ok]), order=order, relevant=rel, similarity=sim)
 
 
+def evaluate_gallery(queries: np.ndarray, query_items: Sequence, gallery: np.ndarray, gallery_items: Sequence,
+                     query_ids: Sequence | None = None, gallery_ids: Sequence | None = None,
+                     *, ks: Sequence[int] = KS, ndcg_k: int = NDCG_K) -> Retrieval:
+    """Retrieval of separate queries against a separate gallery (e.g. worn photos against product
+    shots): the same metrics as `evaluate_retrieval`, each query ranking every gallery image
+    (nothing to leave out). A query whose item has no gallery image is excluded."""
+    q = np.asarray(queries, dtype=np.float64)
+    g = np.asarray(gallery, dtype=np.float64)
+    query_items = np.asarray(query_items).astype(str)
+    gallery_items = np.asarray(gallery_items).astype(str)
+    query_ids = np.asarray(query_ids if query_ids is not None else np.arange(len(q))).astype(str)
+    gallery_ids = np.asarray(gallery_ids if gallery_ids is not None else np.arange(len(g))).astype(str)
+    if len(query_items) != len(q) or len(gallery_items) != len(g) or len(query_ids) != len(q) \
+            or len(gallery_ids) != len(g):
+        raise ValueError("queries/gallery and their item and image ids differ in length")
+    both = cosine_similarity(np.vstack([q, g]))
+    sim = both[: len(q), len(q):]
+    rel_full = query_items[:, None] == gallery_items[None, :]
+    index = np.broadcast_to(np.arange(len(g)), sim.shape)
+    order = np.lexsort((index, rel_full.astype(np.int8), -sim), axis=1)
+    rel = np.take_along_axis(rel_full, order, axis=1)
+    n_rel = rel.sum(axis=1)
+    ok = n_rel > 0
+    positions = np.arange(1, rel.shape[1] + 1)
+    precision = np.cumsum(rel, axis=1) / positions
+    ap = np.where(ok, (precision * rel).sum(axis=1) / np.maximum(n_rel, 1), np.nan)
+    first = np.argmax(rel, axis=1)
+    rr = np.where(ok, 1.0 / (first + 1), np.nan)
+    discounts = 1.0 / np.log2(np.arange(2, ndcg_k + 2))
+    top = rel[:, :ndcg_k]
+    dcg = (top * discounts[: top.shape[1]]).sum(axis=1)
+    ideal_cum = np.concatenate([[0.0], np.cumsum(discounts)])
+    idcg = ideal_cum[np.minimum(n_rel, ndcg_k)]
+    ndcg = np.where(ok, dcg / np.where(idcg > 0, idcg, 1.0), np.nan)
+    top1 = order[:, 0]
+    data = {"image_id": query_ids, "item_id": query_items, "ap": ap, "rr": rr}
+    for k in sorted(set(ks) | {1}):
+        data[f"hit@{k}"] = rel[:, :k].any(axis=1).astype(float)
+    data.update({f"ndcg@{ndcg_k}": ndcg, "n_relevant": n_rel, "first_relevant_rank": first + 1,
+                 "top1_image_id": gallery_ids[top1], "top1_item_id": gallery_items[top1],
+                 "top1_score": sim[np.arange(len(sim)), top1]})
+    table = pd.DataFrame(data)
+    return Retrieval(image_ids=query_ids, item_ids=query_items, per_query=table[ok].reset_index(drop=True),
+                     excluded=list(query_ids[~ok]), order=order, relevant=rel, similarity=sim)
+
+
 def recall_from_neighbours(query_items: Sequence, neighbour_items: Sequence[Sequence], k: int = 1) -> float:
     """Hit rate from an external search's answers (e.g. ChromaDB), to check it against numpy.
 

@@ -11,6 +11,11 @@ Three conditions are embedded and compared:
 - `garment`: the garment cut out with the configured masker (local offline, or Titan on Bedrock);
 - `garment_reference`: the garment cut out with the catalogue's ground-truth masks, when the
   catalogue has them: an upper bound that says how much better masks would help.
+
+These use the worn photos only (catalogue `view` = "worn"). When the catalogue also has product
+shots (`view` = "product": the garment alone), they are masked, cut and embedded the same way
+into `result.shop`, the gallery of the shop condition: a worn photo as the query, the product
+shots as the gallery (`shop_retrievals`, metrics.json `conditions_shop`).
 """
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ class PipelineResult:
     index: dict[str, Any] = field(default_factory=dict)   # collection names + Chroma checks
     timings_s: dict[str, float] = field(default_factory=dict)
     limit: int | None = None                 # `limit` of the run (its index gets its own collections)
-    catalog_hash: str = ""                   # content hash of the whole loaded catalogue table
+    catalog_hash: str = ""                   # content hash of the whole listed catalogue (product shots too)
+    shop: Any = None                         # ShopRun of the product shots, if the catalogue has any
     _retrievals: dict[str, metrics.Retrieval] | None = field(default=None, repr=False)
 
     @property
@@ -93,6 +99,29 @@ class PipelineResult:
         return {c: metrics.evaluate_retrieval(self.vectors(c, ids)[:, :dims], items.to_numpy(), ids)
                 for c in self.conditions}
 
+    def shop_retrievals(self) -> dict[str, metrics.Retrieval] | None:
+        """Worn photo as query, product shots as the gallery, for `full` and `garment`: the
+        queries are the worn photos both conditions embedded whose item has a product shot, the
+        gallery the product shots both conditions embedded (None without product shots)."""
+        shop = self.shop
+        if shop is None or not len(shop.table):
+            return None
+        gallery = [i for i in shop.table["image_id"] if all(i in set(shop.embeddings[c].ids) for c in SHOP_CONDITIONS)]
+        g_items = shop.table.set_index("image_id").loc[gallery, "item_id"].astype(str)
+        ids = [i for i in self.common_ids()]
+        q_items = self.table.set_index("image_id").loc[ids, "item_id"].astype(str)
+        keep = q_items.isin(set(g_items)).to_numpy()
+        ids = [i for i, k in zip(ids, keep) if k]
+        if not ids or not gallery:
+            return None
+        out = {}
+        for c in SHOP_CONDITIONS:
+            run = shop.embeddings[c]
+            pos = {i: n for n, i in enumerate(run.ids)}
+            out[c] = metrics.evaluate_gallery(self.vectors(c, ids), q_items.loc[ids].to_numpy(),
+                                              run.vectors[[pos[i] for i in gallery]], g_items.to_numpy(), ids, gallery)
+        return out
+
     def failure_summary(self) -> str:
         """What went wrong, most common reason first, with one message each (what to do)."""
         f, w = self.failures(), self.warnings()
@@ -120,6 +149,19 @@ class PipelineResult:
         return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
+SHOP_CONDITIONS = ("full", "garment")
+
+
+@dataclass
+class ShopRun:
+    """The product shots of one run: their table, masks, cut-outs and `full`/`garment` vectors."""
+
+    table: pd.DataFrame
+    masks: Any
+    cuts: Any
+    embeddings: dict[str, Any]
+
+
 def _timed(timings: dict[str, float], name: str):
     class _T:
         def __enter__(self):
@@ -131,13 +173,14 @@ def _timed(timings: dict[str, float], name: str):
 
 
 def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, progress: bool = True,
-                 index: bool = True, reference: bool = True) -> PipelineResult:
+                 index: bool = True, reference: bool = True, shop: bool = True) -> PipelineResult:
     """Run every step on the catalogue named by `settings.catalog` and return all the results.
 
     `limit` keeps the first N catalogue rows (a quick look; metrics need several images per
     item, so prefer whole items). `index=False` skips ChromaDB (the numbers come from numpy
     either way; the index is what the search app uses and is checked against numpy here).
     `reference=False` skips the ground-truth-mask condition even when the catalogue has masks.
+    `shop=False` skips the product shots (the worn-photo conditions are the same either way).
     """
     settings = settings or load_settings()
     cache = Cache(settings.cache_dir)
@@ -146,11 +189,14 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     if masker_name(settings) == "pose" and settings.workers > 1:
         prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
     with _timed(t, "load"):
-        loaded = load_catalog(settings.catalog, settings)
-        table = loaded.table.reset_index(drop=True)
+        loaded = load_catalog(settings.catalog, settings, views=None)
+        every = loaded.table
+        table = every[every["view"] == "worn"].reset_index(drop=True)
         if limit is not None:
             table = table.head(int(limit)).reset_index(drop=True)
         table["image_id"] = table["image_id"].astype(str)
+        products = every[(every["view"] == "product") & every["item_id"].isin(set(table["item_id"]))]
+        products = products.reset_index(drop=True).astype({"image_id": str})
     if len(table) < 2:
         raise ValueError(f"the catalogue {settings.catalog} has {len(table)} usable image(s); retrieval "
                          "needs at least two images of one item (see the skipped table for why)")
@@ -182,12 +228,16 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
             ref_cuts = cut_garment_views(table, ref_masks.masks, cache=cache, settings=settings)
             embeddings["garment_reference"] = _embed_cutouts(table, ref_cuts, ref_masks, embedder, cache,
                                                              settings, progress)
+    shop_run = None
+    if shop and len(products):
+        with _timed(t, "shop"):
+            shop_run = _shop(products, settings, embedder, cache, progress)
     result = PipelineResult(settings=settings, table=table, skipped=loaded.skipped, embedder_id=embedder.model_id,
                             dim=int(embedder.dim), masks=mask_run, cuts=cut_run, embeddings=embeddings,
-                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t,
+                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t, shop=shop_run,
                             limit=None if limit is None else int(limit),
                             catalog_hash=provenance.table_hash(
-                                load_catalog(settings.catalog, settings, validate=False).table))
+                                load_catalog(settings.catalog, settings, validate=False, views=None).table))
     if index:
         index_result(result)
     t["total"] = round(time.perf_counter() - start, 3)
@@ -203,6 +253,18 @@ def index_result(result: PipelineResult, *, lock_timeout: float = provenance.LOC
     with _timed(result.timings_s, "index"), provenance.write_lock(result.settings, timeout=lock_timeout):
         result.index = _index_and_check(result)
     return result.index
+
+
+def _shop(products: pd.DataFrame, settings: Settings, embedder, cache: Cache, progress: bool) -> ShopRun:
+    """Mask, cut and embed the product shots exactly as the worn photos (same masker, recipe, cache)."""
+    masker = get_masker(settings, products)
+    after = AfterMask(str(cache.root), embedder if _embeds_in_workers(masker, embedder) else None)
+    masks = mask_catalog(products, settings, masker=masker, cache=cache, progress=progress, after=after)
+    cuts = cut_garment_views(products, masks.masks, cache=cache, settings=settings, progress=progress)
+    full = embed_images(dict(zip(products["image_id"], products["image_path"])), embedder, view="full",
+                        cache=cache, settings=settings, progress=progress)
+    garment = _embed_cutouts(products, cuts, masks, embedder, cache, settings, progress)
+    return ShopRun(table=products, masks=masks, cuts=cuts, embeddings={"full": full, "garment": garment})
 
 
 class AfterMask:

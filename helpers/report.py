@@ -64,11 +64,46 @@ def evaluate(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
         out["mask_iou"] = mask_iou_summary(result)
     if "shoot_id" in table.columns:
         out["same_shoot_errors"] = {c: metrics.same_shoot_errors(r, table) for c, r in res.items()}
+    out["conditions_shop"] = conditions_shop(result, rounds=rounds, seed=seed)
     out["by_attribute"] = {a: _records(f) for a, f in breakdowns(result).items()}
     out["cnn_only"] = cnn_only(result, rounds=rounds, seed=seed)
     out["chroma_check"] = result.index or None
     out["timings_s"] = dict(result.timings_s, evaluate=round(time.perf_counter() - t0, 3))
     return _clean(out)
+
+
+SHOP_KEYS = ("recall@1", "recall@5", "map", "queries")
+
+
+def conditions_shop(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
+                    seed: int = metrics.BOOTSTRAP_SEED) -> dict[str, Any] | None:
+    """Worn photo as the query, the product shots as the gallery: what a shopper's own photo
+    finds in a shop. Rows `full` and `garment` (recall@1, recall@5, map, queries), the gallery
+    size, failed product shots per condition, and garment - full Recall@1 with its paired
+    bootstrap CI. None when the catalogue has no product shots."""
+    res = result.shop_retrievals()
+    if res is None:
+        return None
+    out: dict[str, Any] = {c: {k: r.summary()[k] for k in SHOP_KEYS} for c, r in res.items()}
+    out["gallery"] = int(res["full"].relevant.shape[1])
+    out["failed_product_shots"] = {c: int(len(run.failures)) for c, run in result.shop.embeddings.items()}
+    out["delta_recall@1"] = {**_delta_recall1(res, "garment", "full", rounds, seed), "rounds": rounds, "seed": seed}
+    table = result.shop.table
+    if "garment_mask_path" in table.columns and table["garment_mask_path"].notna().all():
+        scores = evaluate_masks(result.shop.masks, table)
+        out["mask_iou"] = {"mean": float(scores["iou"].mean()), "median": float(scores["iou"].median()),
+                           "min": float(scores["iou"].min()), "images": int(len(scores))}
+    else:
+        out["mask_iou"] = None
+    return out
+
+
+def shop_table(doc: dict[str, Any]) -> pd.DataFrame | None:
+    """conditions_shop as a table (worn photo -> product shots), one row per view, or None."""
+    shop = doc.get("conditions_shop")
+    if not shop:
+        return None
+    return pd.DataFrame({c: shop[c] for c in ("full", "garment")}).T[list(SHOP_KEYS)]
 
 
 def cnn_only(result: PipelineResult, *, rounds: int = metrics.BOOTSTRAP_ROUNDS,
@@ -130,9 +165,10 @@ def mask_scores(result: PipelineResult) -> pd.DataFrame | None:
     return evaluate_masks(result.masks, result.table)
 
 
-def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
-    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
-    garment does not), worst first, each with a guess at what went wrong:
+def garment_misses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
+    """Every query whose first garment-search answer is another item, with a guess at what went
+    wrong, losses to full-photo search first (`full_right`: whole-photo search put the query's item
+    first), then the worst (highest `garment_rank`) first:
 
     - the query's own mask is poor (IoU < `weak_iou`): a masking error;
     - the wrong answer's mask is poor: the gallery side of the same problem;
@@ -142,13 +178,13 @@ def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.Data
     res = result.retrievals()
     g = res["garment"].per_query.set_index("image_id")
     f = res["full"].per_query.set_index("image_id")
-    lost = g.index[(g["hit@1"] == 0) & (f.loc[g.index, "hit@1"] == 1)]
+    missed = g.index[g["hit@1"] == 0]  # per_query holds only queries that have a right answer
     meta = result.table.set_index("image_id")
     scores = mask_scores(result)
     iou = scores.set_index("image_id")["iou"] if scores is not None else pd.Series(dtype=float)
     attrs = [a for a in ("colour", "pattern", "silhouette", "background", "shoot_id") if a in meta.columns]
     rows = []
-    for q in lost:
+    for q in missed:
         wrong = g.loc[q, "top1_image_id"]
         shared = [a for a in attrs if meta.loc[q, a] == meta.loc[wrong, a]]
         q_iou, w_iou = iou.get(q, np.nan), iou.get(wrong, np.nan)
@@ -162,18 +198,35 @@ def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.Data
                 else "the embedder confuses two different garments"
         rows.append({"image_id": q, "item_id": meta.loc[q, "item_id"],
                      "garment_top1": wrong, "garment_top1_item": meta.loc[wrong, "item_id"],
-                     "full_top1": f.loc[q, "top1_image_id"], "garment_rank": int(g.loc[q, "first_relevant_rank"]),
+                     "full_top1": f.loc[q, "top1_image_id"], "full_right": bool(f.loc[q, "hit@1"] == 1),
+                     "garment_rank": int(g.loc[q, "first_relevant_rank"]),
                      "ap_garment": g.loc[q, "ap"], "ap_full": f.loc[q, "ap"],
                      "query_iou": q_iou, "answer_iou": w_iou, "shared": ", ".join(shared), "diagnosis": why})
     out = pd.DataFrame(rows, columns=["image_id", "item_id", "garment_top1", "garment_top1_item", "full_top1",
-                                      "garment_rank", "ap_garment", "ap_full", "query_iou", "answer_iou",
-                                      "shared", "diagnosis"])
+                                      "full_right", "garment_rank", "ap_garment", "ap_full", "query_iou",
+                                      "answer_iou", "shared", "diagnosis"])
     return out.assign(ap_loss=out["ap_full"] - out["ap_garment"]).sort_values(
-        ["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
+        ["full_right", "garment_rank", "ap_loss", "image_id"], ascending=[False, False, False, True]
+    ).reset_index(drop=True)
+
+
+def garment_losses(result: PipelineResult, *, weak_iou: float = 0.75) -> pd.DataFrame:
+    """Queries where garment search loses to full-photo search (full finds the item at rank 1,
+    garment does not), worst first; a subset of `garment_misses`."""
+    misses = garment_misses(result, weak_iou=weak_iou)
+    lost = misses[misses["full_right"]]
+    return lost.sort_values(["ap_loss", "image_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def miss_causes(misses: pd.DataFrame) -> pd.Series:
+    """How many misses each kind of cause explains (the diagnosis without its numbers)."""
+    kinds = misses["diagnosis"].str.split(":").str[0].str.replace(r" \(IoU.*", "", regex=True)
+    return kinds.value_counts().rename("queries").rename_axis("cause")
 
 
 def gallery_rows(result: PipelineResult, losses: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
-    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n losses."""
+    """Images for the failure gallery (photo, mask, cut-out, both top-1 answers) of the first n rows
+    of `garment_misses` or `garment_losses`."""
     from PIL import Image
 
     paths = result.table.set_index("image_id")["image_path"]
@@ -363,5 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     d = doc["delta_recall@1"]
     print(f"\ngarment - full Recall@1 = {d['value']:+.3f}  (95% CI {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f}, "
           f"paired bootstrap, {d['rounds']} rounds);  Wilcoxon p (AP) = {doc['wilcoxon_p_ap']}")
+    shop = doc.get("conditions_shop")
+    if shop:
+        with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+            print(f"\nworn photo -> product shots ({shop['gallery']} in the gallery):")
+            print(shop_table(doc))
+        d = shop["delta_recall@1"]
+        print(f"garment - full Recall@1 = {d['value']:+.3f}  (95% CI {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f})")
     print(f"wrote {path}")
     return 0

@@ -270,8 +270,9 @@ def _masker(settings):
 
 @lru_cache(maxsize=4)
 def _listed_table(settings) -> pd.DataFrame:
-    """The catalogue as listed (not validated): what its content hash is taken over."""
-    return load_catalog(settings.catalog, settings=settings, validate=False).table
+    """The catalogue as listed (not validated), every view (worn photos and product shots): what
+    its content hash is taken over."""
+    return load_catalog(settings.catalog, settings=settings, validate=False, views=None).table
 
 
 @lru_cache(maxsize=4)

@@ -37,3 +37,35 @@ def test_install_stamp_is_keyed_on_the_lock_hash():
 def test_ci_runs_make_test():
     script = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert "make test" in script
+
+
+def test_gitattributes_names_the_nbstripout_filter_and_install_configures_it():
+    attributes = (PROJECT_ROOT / ".gitattributes").read_text()
+    assert "*.ipynb filter=nbstripout" in attributes
+    make = subprocess.run(["make", "-n", "-p", "install"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert "$(MAKE) --no-print-directory git-filter" in make and "nbstripout --install --attributes .gitattributes" in make
+
+
+def test_the_git_filter_strips_outputs_that_an_app_autosaved(tmp_path):
+    """A fresh clone: `make git-filter` configures the filter, and a notebook saved with outputs is
+    staged without them, so `git status` stays clean after using the app."""
+    import sys
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    root = copy_project_files(tmp_path)
+    shutil.copy(PROJECT_ROOT / ".gitattributes", root / ".gitattributes")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    bin_dir = str(Path(sys.executable).parent)
+    proc = subprocess.run(["make", "git-filter", f"BIN={bin_dir}"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert subprocess.run(["git", "config", "filter.nbstripout.clean"], cwd=root, capture_output=True,
+                          text=True).stdout.strip()
+    cell = new_code_cell("print(1)", execution_count=3, outputs=[new_output("stream", text="1\n")])
+    nbformat.write(new_notebook(cells=[cell]), root / "07_search.ipynb")
+    subprocess.run(["git", "add", "07_search.ipynb"], cwd=root, check=True)
+    staged = subprocess.run(["git", "show", ":07_search.ipynb"], cwd=root, capture_output=True, text=True).stdout
+    staged_cell = nbformat.reads(staged, as_version=4).cells[0]
+    assert staged_cell.outputs == [] and staged_cell.execution_count is None
+    assert staged_cell.id == cell.id  # cell ids are kept

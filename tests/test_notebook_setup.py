@@ -12,4 +12,7 @@ def test_setup_notebook_runs_offline_and_reports_pins_and_cost(workbook_env, tmp
                      for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert "packages match their pins" in text and "no AWS account needed" in text
     assert "Titan masks: 48 images" in text          # the small catalogue's size, from the estimate
+    # the dimension of the embedder that will run (the offline one: 1,280 CNN + 64 colour numbers),
+    # not the Titan-only `embed_dim` setting
+    assert "1344-d vectors" in text and runner.read_records(out)["embedder_dim"] == 1344
     assert "planted-secret-value" not in out.read_text()

@@ -222,6 +222,16 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     assert rec["recall@1_garment"] == pytest.approx(first_run[1]["conditions"]["garment"]["recall@1"])
     nb_text = out.read_text()
     assert "image/png" in nb_text and report.conclusion(doc)[:40] in nb_text
+    # the failure section shows what its text talks about: garment search's own misses, in a gallery
+    assert rec["garment_misses"] == round((1 - c["garment"]["recall@1"]) * c["garment"]["queries"])
+    assert rec["gallery_rows"] == min(5, rec["garment_misses"])
+    assert "Series([]" not in nb_text and "Empty DataFrame" not in nb_text
+    assert "%|" not in nb_text and "widget-view+json" not in nb_text  # no progress-bar residue
+    # worn photo -> product shots: the notebook records the shop delta of metrics.json, and it is a clear gain
+    shop = doc["conditions_shop"]["delta_recall@1"]
+    assert rec["shop_delta_recall@1"] == pytest.approx(shop["value"])
+    assert rec["shop_delta_recall@1_ci95"] == pytest.approx(shop["ci95"])
+    assert rec["shop_delta_recall@1"] >= 0.20 and rec["shop_delta_recall@1_ci95"][0] > 0
 
 
 def test_an_image_without_garment_is_counted_not_fatal(tmp_path, small_catalog, module_env):
@@ -261,3 +271,58 @@ def test_pipeline_budget_splits_one_image_into_steps_that_add_up(small_catalog):
     assert figures["budget_ceiling_images_per_s"] == round(figures["budget_workers"] * 1000
                                                            / figures["budget_total_ms"], 1)
     assert cv2.getNumThreads() == threads  # the one-thread setting does not leak into the caller
+
+
+def test_misses_are_every_wrong_garment_top1_losses_first(first_run):
+    result, _ = first_run
+    misses = report.garment_misses(result)
+    g = result.retrievals()["garment"].per_query.set_index("image_id")
+    f = result.retrievals()["full"].per_query.set_index("image_id")
+    assert sorted(misses["image_id"]) == sorted(g.index[g["hit@1"] == 0])
+    assert (misses["garment_top1_item"] != misses["item_id"]).all()
+    assert list(misses["full_right"]) == [bool(f.loc[i, "hit@1"]) for i in misses["image_id"]]
+    assert list(misses["full_right"]) == sorted(misses["full_right"], reverse=True)  # losses first
+    assert sorted(report.garment_losses(result)["image_id"]) == sorted(misses[misses.full_right]["image_id"])
+    assert report.miss_causes(misses).sum() == len(misses)
+
+
+# ------------------------------------------------------------------------ worn photo -> product shots
+
+def test_conditions_shop_worn_photos_against_product_shots(first_run):
+    result, doc = first_run
+    shop = doc["conditions_shop"]
+    assert shop["gallery"] == 12 and shop["failed_product_shots"] == {"full": 0, "garment": 0}
+    for view in ("full", "garment"):
+        assert set(shop[view]) == {"recall@1", "recall@5", "map", "queries"}
+        assert shop[view]["queries"] == 48
+        assert 0.0 <= shop[view]["recall@1"] <= shop[view]["recall@5"] <= 1.0 and 0.0 < shop[view]["map"] <= 1.0
+    d = shop["delta_recall@1"]
+    assert d["value"] == pytest.approx(shop["garment"]["recall@1"] - shop["full"]["recall@1"])
+    assert d["ci95"][0] <= d["value"] <= d["ci95"][1]
+    assert shop["mask_iou"]["images"] == 12 and shop["mask_iou"]["min"] >= 0.9
+    # from numpy on the same vectors: every worn photo ranks the 12 product shots
+    res = result.shop_retrievals()
+    g = result.shop.embeddings["garment"]
+    q = result.vectors("garment", result.common_ids())
+    sim = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (g.vectors / np.linalg.norm(g.vectors, axis=1, keepdims=True)).T
+    items = result.table.set_index("image_id").loc[result.common_ids(), "item_id"].to_numpy()
+    g_items = result.shop.table.set_index("image_id").loc[list(g.ids), "item_id"].to_numpy()
+    assert np.mean(g_items[sim.argmax(1)] == items) == pytest.approx(res["garment"].recall_at(1))
+    table = report.shop_table(doc)
+    assert list(table.index) == ["full", "garment"]
+    json.dumps(doc, allow_nan=False)
+
+
+def test_worn_conditions_are_unchanged_when_product_shots_are_added(first_run, module_env, tmp_path):
+    import pandas as pd
+
+    _, doc = first_run
+    old = tmp_path / "sample"
+    shutil.copytree(module_env["catalog"], old)
+    m = pd.read_csv(old / "manifest.csv", keep_default_na=False)
+    m[m.view == "worn"].drop(columns="view").to_csv(old / "manifest.csv", index=False)
+    settings = load_settings(backend="local", masker=MASKER, **{**module_env, "catalog": old})
+    before = report.evaluate(pipeline.run_pipeline(settings, progress=False, index=False))
+    assert before["conditions_shop"] is None
+    for key in ("conditions", "delta_recall@1", "mask_iou", "by_attribute", "cnn_only"):
+        assert before[key] == doc[key], key

@@ -91,3 +91,29 @@ def test_new_run_dir_points_latest_at_it(tmp_path):
     first = runner.new_run_dir(tmp_path)
     second = runner.new_run_dir(tmp_path)
     assert first != second and (tmp_path / "latest").resolve() == second.resolve()
+
+
+TQDM_RESIDUE = ("%|", "it/s]", "application/vnd.jupyter.widget-view+json")
+
+
+def tqdm_residue(executed) -> list[str]:
+    """Progress-bar leftovers in an executed notebook (text bars or saved widgets)."""
+    text = executed.read_text()
+    return [r for r in TQDM_RESIDUE if r in text]
+
+
+def test_progress_bars_are_quiet_in_headless_runs(tmp_path):
+    nb = scratch(tmp_path, "01_bars.ipynb",
+                 "from helpers.progress import tqdm\nfor _ in tqdm(range(240), desc='masks'):\n    pass\nprint('done')")
+    out = tmp_path / "out.ipynb"
+    runner.run_notebook(nb, out)
+    assert "done" in out.read_text() and not tqdm_residue(out)
+
+
+def test_progress_bars_stay_live_outside_headless_runs(monkeypatch):
+    from helpers import progress
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert progress.enabled() and not progress.tqdm(range(2)).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress.tqdm(range(2)).disable

@@ -16,8 +16,14 @@ ATTRS = ["silhouette", "neckline", "sleeve", "length", "colour", "pattern", "pat
 
 
 @pytest.fixture(scope="module")
-def manifest(small_catalog) -> pd.DataFrame:
+def full_manifest(small_catalog) -> pd.DataFrame:
     return pd.read_csv(small_catalog / "manifest.csv", keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def manifest(full_manifest) -> pd.DataFrame:
+    """The worn photos (what every photoshoot test is about)."""
+    return full_manifest[full_manifest.view == "worn"].reset_index(drop=True)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -111,9 +117,10 @@ def test_same_seed_is_byte_identical_whatever_the_workers_and_another_seed_diffe
     b = sample.generate_catalog(tmp_path / "b", items=3, views=2, seed=5, size=(160, 240), workers=2, progress=False)
     c = sample.generate_catalog(tmp_path / "c", items=3, views=2, seed=6, size=(160, 240), workers=1, progress=False)
     da, db, dc = _digest(a), _digest(b), _digest(c)
-    assert da == db and len(da) == 3 * 2 * 3 + 4  # 3 files per image + manifest, items, shoots, meta
+    # 3 files per worn photo and per product shot (one per item) + manifest, items, shoots, meta
+    assert da == db and len(da) == 3 * 2 * 3 + 3 * 3 + 4
     assert da["manifest.csv"] != dc["manifest.csv"]
-    assert sum(da[k] != dc.get(k) for k in da if k.startswith("images/")) == 6
+    assert sum(da[k] != dc.get(k) for k in da if k.startswith("images/")) == 6 + 3
     with Image.open(a / "images" / "img0000.jpg") as img:
         assert img.size == (160, 240)
 
@@ -177,3 +184,60 @@ def test_an_unguarded_script_gets_advice_not_a_bare_broken_pool(tmp_path):
     assert proc.returncode != 0
     assert 'if __name__ == "__main__":' in proc.stderr and "workers=1" in proc.stderr
     assert not (tmp_path / "cat").exists()  # nothing half-written
+
+
+# ------------------------------------------------------------------------------- product shots
+
+def test_one_product_shot_per_item_with_an_exact_mask(small_catalog, full_manifest):
+    assert set(full_manifest.view) == {"worn", "product"}
+    shots = full_manifest[full_manifest.view == "product"]
+    assert len(shots) == 12 and shots.item_id.is_unique
+    assert set(shots.item_id) == set(full_manifest[full_manifest.view == "worn"].item_id)
+    assert set(shots.background) <= {"white", "plain"} and set(shots.pose) <= {"flat", "hanger"}
+    worn_attrs = full_manifest[full_manifest.view == "worn"].drop_duplicates("item_id").set_index("item_id")[ATTRS]
+    assert (shots.set_index("item_id")[ATTRS] == worn_attrs.loc[shots.item_id]).all().all()
+    for row in shots.itertuples():
+        with Image.open(small_catalog / row.image_path) as img:
+            assert img.mode == "RGB" and img.size == (512, 768)
+            rgb = np.asarray(img, np.float32)
+        g = np.asarray(Image.open(small_catalog / row.garment_mask_path))
+        assert set(np.unique(g)) <= {0, 255} and row.garment_pixels == (g > 0).sum() > 0.05 * g.size
+        assert not (np.asarray(Image.open(small_catalog / row.person_mask_path)) > 0).any() and row.person_pixels == 0
+        ys, xs = np.nonzero(g)
+        assert (row.bbox_x0, row.bbox_y0, row.bbox_x1, row.bbox_y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        # the garment alone, away from the frame, on a light background
+        assert xs.min() > 0 and ys.min() > 0 and xs.max() < 511 and ys.max() < 767
+        assert rgb[g == 0].mean() > 180
+
+
+def test_worn_photos_are_byte_identical_with_or_without_product_shots(tmp_path):
+    kw = dict(items=3, views=2, seed=5, size=(160, 240), workers=1, progress=False)
+    with_shots = _digest(sample.generate_catalog(tmp_path / "a", **kw))
+    without = _digest(sample.generate_catalog(tmp_path / "b", product_shots=False, **kw))
+    worn = {k: v for k, v in with_shots.items() if k.startswith(("images/img", "masks/img"))}
+    assert len(worn) == 3 * 2 * 3 and worn == {k: v for k, v in without.items() if k.startswith(("images/", "masks/"))}
+    assert sum(k.startswith("images/prod") for k in with_shots) == 3
+    a = pd.read_csv(tmp_path / "a" / "manifest.csv", keep_default_na=False)
+    b = pd.read_csv(tmp_path / "b" / "manifest.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(a[a.view == "worn"].reset_index(drop=True), b)
+
+
+def test_catalogue_loader_keeps_worn_photos_unless_asked_and_defaults_view(tmp_path, small_catalog):
+    import shutil
+
+    from helpers.catalog import load_catalog
+
+    worn = load_catalog(small_catalog).table
+    assert len(worn) == 48 and set(worn.view) == {"worn"}
+    every = load_catalog(small_catalog, views=None).table
+    assert len(every) == 60 and (every.view == "product").sum() == 12
+    assert len(load_catalog(small_catalog, views=("product",)).table) == 12
+    with pytest.raises(ValueError, match="unknown view"):
+        load_catalog(small_catalog, views=("catwalk",))
+    # a manifest from before product shots (no `view` column) is all worn photos
+    old = tmp_path / "old"
+    shutil.copytree(small_catalog, old)
+    m = pd.read_csv(old / "manifest.csv", keep_default_na=False)
+    m[m.view == "worn"].drop(columns="view").to_csv(old / "manifest.csv", index=False)
+    table = load_catalog(old, views=None).table
+    assert len(table) == 48 and set(table.view) == {"worn"}

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
-from tqdm.auto import tqdm
 
 from helpers import cost
 from helpers.bedrock.client import BATCH_MODELS, _is_content_filter, make_client, make_session, scrub
@@ -42,7 +41,9 @@ from helpers.bedrock.usage import USAGE_FILE
 from helpers.cache import Cache
 from helpers.embedding import EmbedRun, _load, embed_images, vector_key
 from helpers.errors import FAILURE_COLUMNS, EmbedError
+from helpers.progress import tqdm
 from helpers.settings import load_settings
+
 #: A per-account quota sets the fewest records a job may hold (commonly 100; bedrock.md).
 MIN_RECORDS = 100
 RECORDS_PER_FILE = 10_000

@@ -16,14 +16,20 @@ from PIL import Image
 from helpers import cutting
 
 
+# overlay tints (RGB 0-255) and what they mean; `overlay_key` turns them into a legend
+OVERLAY_COLOURS = {"green: mask and truth agree": (40, 200, 60),
+                   "red: masked, not garment (extra)": (230, 30, 30),
+                   "blue: garment, not masked (missed)": (30, 80, 230)}
+
+
 def overlay(image: Image.Image | np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None,
             alpha: float = 0.55) -> np.ndarray:
     """The image with the mask tinted: green hit, red extra, blue missed (no truth: green)."""
     rgb = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image).astype(np.float32)
     out = rgb.copy()
     truth = pred if truth is None else truth
-    for sel, colour in ((pred & truth, (40, 200, 60)), (pred & ~truth, (230, 30, 30)),
-                        (~pred & truth, (30, 80, 230))):
+    hit, extra, missed = OVERLAY_COLOURS.values()
+    for sel, colour in ((pred & truth, hit), (pred & ~truth, extra), (~pred & truth, missed)):
         out[sel] = (1 - alpha) * rgb[sel] + alpha * np.array(colour, np.float32)
     return out.astype(np.uint8)
 
@@ -104,7 +110,7 @@ def show_worst(scores: pd.DataFrame, masks: dict[str, np.ndarray], table: pd.Dat
     """The n worst masks against the ground truth (green hit, red extra, blue missed)."""
     worst = scores.nsmallest(n, "iou")
     rows = table.set_index("image_id")
-    fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst), 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(worst), figsize=(3.4 * len(worst), 6.0), squeeze=False)
     for ax, (_, rec) in zip(axes[0], worst.iterrows()):
         row = rows.loc[rec["image_id"]]
         image = Image.open(row["image_path"]).convert("RGB")
@@ -115,8 +121,16 @@ def show_worst(scores: pd.DataFrame, masks: dict[str, np.ndarray], table: pd.Dat
         ax.set_title(f"{rec['image_id']}  IoU {rec['iou']:.2f}\n{row.get('colour', '')} "
                      f"{row.get('pattern', '')}, {row.get('background', '')}", fontsize=9)
         _off(ax)
-    fig.tight_layout()
+    fig.legend(handles=overlay_key(), loc="lower center", ncol=3, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the colour key under the pictures
     return fig
+
+
+def overlay_key() -> list:
+    """Legend handles for `overlay`'s colours: the key travels with the figure."""
+    from matplotlib.patches import Patch
+
+    return [Patch(color=np.array(rgb) / 255, label=label) for label, rgb in OVERLAY_COLOURS.items()]
 
 
 def show_forms(image: Image.Image, mask: np.ndarray, size: int = 224) -> plt.Figure:
@@ -124,7 +138,7 @@ def show_forms(image: Image.Image, mask: np.ndarray, size: int = 224) -> plt.Fig
     forms = [("photo", image), ("on white", cutting.on_white(image, mask)),
              ("on transparent (RGBA)", cutting.on_transparent(image, mask)),
              (f"square crop, {size} px", cutting.square_crop(image, mask, size=size))]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 4.6),
+    fig, axes = plt.subplots(1, 4, figsize=(15, 5.6),
                              gridspec_kw={"width_ratios": [image.width / image.height] * 3 + [1]})
     for ax, (name, im) in zip(axes, forms):
         if im.mode == "RGBA":
@@ -152,7 +166,7 @@ def show_edges(image: Image.Image, mask: np.ndarray,
     row = np.nonzero(mask[cy])[0]
     cx = int(row.min()) if len(row) else x0  # the left outline, half-way down
     box = (max(cx - zoom // 2, 0), max(cy - zoom // 2, 0), cx + zoom // 2, cy + zoom // 2)
-    fig, axes = plt.subplots(1, len(treatments), figsize=(3 * len(treatments), 3.4))
+    fig, axes = plt.subplots(1, len(treatments), figsize=(3.4 * len(treatments), 3.8))
     for ax, edge in zip(np.atleast_1d(axes), treatments):
         rgba = cutting.on_transparent(image, mask, edge).crop(box)
         dark = Image.new("RGBA", rgba.size, (30, 30, 30, 255))
@@ -163,16 +177,17 @@ def show_edges(image: Image.Image, mask: np.ndarray,
     return fig
 
 
-def show_grid(images: dict[str, Image.Image], n: int = 8, cols: int = 8) -> plt.Figure:
-    """A row (or rows) of cut-outs with their image ids."""
+def show_grid(images: dict[str, Image.Image], n: int = 8, cols: int = 4, tile: float = 3.4) -> plt.Figure:
+    """Rows of cut-outs with their image ids; `tile` inches per picture (3.4 in is about 245 px
+    in an inline figure: large enough to judge an edge)."""
     items = list(images.items())[:n]
     rows = max(1, int(np.ceil(len(items) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 2.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(tile * cols, (tile + 0.3) * rows), squeeze=False)
     for ax in axes.ravel():
         _off(ax)
     for ax, (name, im) in zip(axes.ravel(), items):
         ax.imshow(im)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=10)
     fig.tight_layout()
     return fig
 

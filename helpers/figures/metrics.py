@@ -147,17 +147,23 @@ def seed_by_outcome(table: pd.DataFrame):
     return fig
 
 
-def failure_gallery(rows: Sequence[Mapping[str, Any]], max_rows: int = 5):
-    """One row per lost query: photo with mask outline, its cut-out, garment's wrong answer,
-    full search's right answer. `rows` come from `report.garment_losses(...)` with images."""
+def failure_gallery(rows: Sequence[Mapping[str, Any]], max_rows: int = 5, tile: float = 3.6):
+    """One row per missed query: photo with mask outline, its cut-out, garment search's wrong
+    first answer, and full search's first answer (marked right or wrong). `rows` come from
+    `report.gallery_rows(...)` over `report.garment_misses(...)` or `report.garment_losses(...)`.
+    `tile` is each picture's size in inches (3.6 in: about 240 px per square picture after titles and padding in a 72 dpi inline figure, and the
+    four fit the width of a notebook)."""
+    import textwrap
+
     plt = _plt()
     rows = list(rows)[:max_rows]
     if not rows:
         return None
-    titles = ["query photo + mask", "query cut-out", "garment top-1 (wrong)", "full top-1 (right)"]
-    fig, axes = plt.subplots(len(rows), 4, figsize=(9, 2.9 * len(rows)), squeeze=False)
+    titles = ["query photo + mask", "query cut-out (searched)", "garment top-1 (wrong item)", "full-photo top-1"]
+    fig, axes = plt.subplots(len(rows), 4, figsize=(4 * tile, (tile + 0.6) * len(rows)), squeeze=False)
     for r, row in enumerate(rows):
         panels = [row["query_image"], row["query_cutout"], row["garment_top1_image"], row["full_top1_image"]]
+        full_right = row.get("full_right")
         for c, (ax, img) in enumerate(zip(axes[r], panels)):
             ax.axis("off")
             if img is None:
@@ -165,10 +171,16 @@ def failure_gallery(rows: Sequence[Mapping[str, Any]], max_rows: int = 5):
                 continue
             ax.imshow(img)
             if c == 0 and row.get("query_mask") is not None:
-                ax.contour(row["query_mask"], levels=[0.5], colors="lime", linewidths=0.8)
-            if r == 0:
-                ax.set_title(titles[c], fontsize=9)
-        axes[r][0].text(0, -0.04, f"{row['image_id']} (item {row['item_id']}): {row['diagnosis']}",
-                        transform=axes[r][0].transAxes, fontsize=8, va="top")
+                ax.contour(row["query_mask"], levels=[0.5], colors="lime", linewidths=1.0)
+            title = titles[c]
+            if c == 2:
+                title += f"\n{row['garment_top1_item']}, right item at rank {row['garment_rank']}"
+            elif c == 3 and full_right is not None:
+                title += "\n" + ("right item" if full_right else "wrong item too")
+            elif c == 0:
+                title += f"\n{row['image_id']} (item {row['item_id']})"
+            elif c == 1:
+                title = "\n".join(textwrap.wrap(row["diagnosis"], 46))
+            ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

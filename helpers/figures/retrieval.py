@@ -44,7 +44,7 @@ def _frame(ax, colour: str, width: float = 3.0) -> None:
     ax.set_yticks([])
 
 
-def neighbour_rows(rows: Sequence[Mapping[str, Any]], size: float = 1.9) -> Figure:
+def neighbour_rows(rows: Sequence[Mapping[str, Any]], size: float = 2.4) -> Figure:
     """One row per query: the query (blue frame), then its results.
 
     Each row is {"label": str, "query": image, "results": [(image, caption, same_item), ...]}.
@@ -90,7 +90,7 @@ def search_grid(results: Mapping[str, pd.DataFrame], query: ImageLike, *, query_
 
 
 def projection_panels(points: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[Any]],
-                      highlight: int = 8, size: float = 3.8) -> Figure:
+                      highlight: int = 8, size: float = 4.6) -> Figure:
     """Scatter plots of 2-D projections: one row per space (e.g. full, garment), one column
     per labelling (e.g. item, shoot). The `highlight` largest groups of each labelling get
     their own colour, every other image is a small grey dot: with dozens of groups, colours
@@ -110,11 +110,12 @@ def projection_panels(points: Mapping[str, np.ndarray], labels: Mapping[str, Seq
                 sel = values == value
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=26, color=cmap(n % 10), alpha=0.9, linewidths=0,
                            label=str(value))
-            ax.set_title(f"{space} vectors: {len(groups)} {name}s in colour", fontsize=9)
+            ax.set_title(f"{space} vectors: {len(groups)} {name}s in colour", fontsize=11)
             ax.set_xticks([])
             ax.set_yticks([])
-            if r == 0:
-                ax.legend(fontsize=6, loc="best", markerscale=0.7, ncol=2, frameon=False)
+            # every panel gets its key, outside the plot so it hides no dot
+            ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=1.0,
+                      ncol=1, frameon=False, title=name, title_fontsize=9)
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -18,7 +18,10 @@ How, step by step (notebook 02 shows each):
 6. *Quality*: mean certainty |2p - 1| of the prompt's probability over the mask and a 15-px band
    around it; below DOUBTFUL_QUALITY (helpers.maskers.base) the mask is reported as doubtful.
 
-No pose model and no person mask: it also segments a garment on a plain background.
+No pose model and no person mask: it also segments a garment on a plain background. A photo in
+which the parser sees no person (almost no skin or hair) and that looks like a product shot
+(helpers.maskers.product: plain border, one free-standing object) takes the foreground as the
+garment, as the pose masker does; its quality is the parser's certainty that this is clothing.
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ ALIASES = {
 }
 MIN_SHARE = 0.002        # a mask below this share of the image counts as "no garment"
 BOX_MARGIN = 0.08        # a box prior is grown by this share of its size before cutting
+PRODUCT_MAX_PERSON = 0.01  # below this share of skin + hair pixels a photo may be a product shot
 
 
 def normalize_prompt(prompt: str) -> str:
@@ -84,7 +88,7 @@ class ParserMasker:
                             "`python -m helpers masks train --dataset ccp DIR` or use masker='pose'")
         digest = hashlib.sha256(self.head_path.read_bytes()).hexdigest()[:12]
         self.model_id = f"parser-effl0-{digest}-{self.VERSION}" + ("" if refine else "-raw")
-        self.cache_params = {"algo": self.VERSION, "refine": refine}
+        self.cache_params = {"algo": self.VERSION, "refine": refine, "product": "fg1"}
         self.cache_dir, self.threads, self.refine = cache_dir, threads, refine
         self._bb = self._head = None
         self.last_quality: float | None = None
@@ -126,8 +130,14 @@ class ParserMasker:
 
         region = normalize_prompt(prompt)
         probs = self.probabilities(image)
-        mask = select(probs, region)
-        score = quality(probs, mask, region)
+        product = product_shot_mask(np.asarray(image.convert("RGB")), probs)
+        if product is not None:  # the garment alone on a plain background: its foreground
+            small = cv2.resize(product.astype(np.uint8), (probs.shape[1], probs.shape[0]),
+                               interpolation=cv2.INTER_NEAREST).astype(bool)
+            mask, score = product, quality(probs, small, "clothes")
+        else:
+            mask = select(probs, region)
+            score = quality(probs, mask, region)
         if (mask.shape[1], mask.shape[0]) != image.size:
             mask = cv2.resize(mask.astype(np.float32), image.size, interpolation=cv2.INTER_LINEAR) > 0.5
         if box is not None:
@@ -193,6 +203,18 @@ def quality(probs: np.ndarray, mask: np.ndarray, region: str) -> float:
     p = probs[..., list(PROMPT_CLASSES[region])].sum(-1)
     band = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
     return float(np.abs(2 * p[band] - 1).mean()) if band.any() else 0.0
+
+
+def product_shot_mask(rgb: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
+    """The foreground of a product shot (helpers.maskers.product), or None when the parser sees a
+    person (skin + hair at least PRODUCT_MAX_PERSON of the pixels) or the photo is no product shot."""
+    person = np.isin(probs.argmax(-1), (CLASSES.index("skin"), CLASSES.index("hair"))).mean()
+    if person >= PRODUCT_MAX_PERSON:
+        return None
+    from helpers.maskers.product import looks_like_product_shot, segment_foreground
+
+    fg = segment_foreground(rgb)
+    return fg if looks_like_product_shot(rgb, fg) else None
 
 
 def describe(probs: np.ndarray) -> str:

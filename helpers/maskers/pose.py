@@ -14,6 +14,7 @@ from PIL import Image
 
 from helpers.errors import MaskError
 from helpers.maskers.base import SUPPORTED_PROMPTS, Box, normalize_prompt
+from helpers.maskers.product import looks_like_product_shot, segment_foreground
 from helpers.maskers.body import (Body, CROP_PAD, HOLE_SHARE, LOCAL_OPEN, LOCAL_R, LOCAL_T, POSE_SIDE, WORK_SIDE, _background_behind, _body_from_pose, _body_from_silhouette, _body_parts, _centres, _chroma_distance, _disc, _dist, _fill_small_holes, _garment_zone, _lab, _largest, _paste, _person_box, _plausible, _select_region, _skin_anchors, _torso_core)
 
 
@@ -54,6 +55,9 @@ class LocalMasker:
        colour cannot separate them, so geometry decides: the garment is the torso plus the skirt
        down to the hem, where the hem is the row where the silhouette narrows from skirt to
        legs; arms (capsules along shoulder-elbow-wrist) and the head are taken away.
+    0. *No person* (the pose model finds nobody) on a plain background with one free-standing
+       object: a product shot (the garment alone, flat or on a hanger). The garment is then the
+       foreground against the border's colour (`helpers.maskers.product`); source "product".
     5. *Prompt*: "dress" keeps everything from the neckline to the hem; "top" the part above the
        hips, "skirt" and "trousers" the part below the waist.
     """
@@ -152,6 +156,11 @@ class LocalMasker:
     def _explain(self, rgb: np.ndarray, region: str) -> dict[str, Any]:
         h, w = rgb.shape[:2]
         person, body, source = self._person_and_body(rgb)
+        if source != "pose":  # nobody found by the pose model: maybe the garment alone (a product shot)
+            garment = segment_foreground(rgb)
+            if looks_like_product_shot(rgb, garment):
+                return {"image": rgb, "person": np.zeros((h, w), bool), "source": "product", "body": None,
+                        "garment": garment}
         out: dict[str, Any] = {"image": rgb, "person": person, "source": source}
         if person.sum() < 0.005 * person.size:
             out.update(body=None, garment=np.zeros((h, w), bool))

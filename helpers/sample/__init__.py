@@ -13,12 +13,12 @@ parent process; each image is rendered from its plan entry with its own seed, in
 processes, so the output is byte-identical whatever the number of workers.
 
 Modules: `plan` (items, figures, shoots from the seed), `body` (figure and dress geometry),
-`render` (one photo and its masks), `generate` (the catalogue on disk, `python -m helpers sample`).
+`render` (one photo and its masks), `product` (one product shot per item: the dress alone), `generate` (the catalogue on disk, `python -m helpers sample`).
 """
 from helpers.sample.generate import ensure_sample, generate_catalog, is_complete, main, photo_distances
 from helpers.sample.plan import (BACKGROUNDS, COLOURS, GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META,
-                                 PATTERNS, SILHOUETTES, SKIN_TONED, make_plan)
+                                 PATTERNS, SILHOUETTES, SKIN_TONED, VIEWS, make_plan)
 
 __all__ = ["BACKGROUNDS", "COLOURS", "GENERATOR_VERSION", "MANIFEST", "MANIFEST_COLUMNS", "META", "PATTERNS",
-           "SILHOUETTES", "SKIN_TONED", "ensure_sample", "generate_catalog", "is_complete", "main", "make_plan",
+           "SILHOUETTES", "SKIN_TONED", "VIEWS", "ensure_sample", "generate_catalog", "is_complete", "main", "make_plan",
            "photo_distances"]

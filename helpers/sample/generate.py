@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from helpers.sample.plan import GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META, make_plan
+from helpers.sample.product import product_id, product_seed, render_product
 from helpers.sample.render import render_image
 
 
@@ -38,9 +39,9 @@ from helpers.sample.render import render_image
 # The catalogue on disk
 # ----------------------------------------------------------------------------------------------
 
-def _meta(items: int, views: int, seed: int, size: tuple[int, int]) -> dict:
+def _meta(items: int, views: int, seed: int, size: tuple[int, int], product_shots: bool = True) -> dict:
     return {"generator": "helpers.sample", "version": GENERATOR_VERSION, "items": items, "views": views,
-            "seed": seed, "size": [int(size[0]), int(size[1])]}
+            "seed": seed, "size": [int(size[0]), int(size[1])], "product_shots": bool(product_shots)}
 
 
 def is_complete(out: Path, items: int | None = None, views: int | None = None, seed: int | None = None,
@@ -73,15 +74,32 @@ def _jobs(plan: dict, out: Path, size: tuple[int, int]) -> list[dict]:
              "figure_spec": plan["figures"][im["figure_id"]]} for im in plan["images"]]
 
 
+def _product_jobs(plan: dict, out: Path, size: tuple[int, int], seed: int) -> list[dict]:
+    """One product shot per item, each with a seed from its own stream (worn photos unchanged)."""
+    return [{"image_id": product_id(n), "seed": product_seed(seed, n), "size": tuple(size), "dir": str(out),
+             "item_spec": item, "product": True} for n, item in enumerate(plan["items"])]
+
+
+def _render(job: dict) -> dict:
+    row = render_product(job) if job.get("product") else render_image(job)
+    row.setdefault("view", "worn")
+    return row
+
+
 def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
-                     size: tuple[int, int] = (512, 768), workers: int = 2, progress: bool = True) -> Path:
+                     size: tuple[int, int] = (512, 768), workers: int = 2, progress: bool = True,
+                     product_shots: bool = True) -> Path:
     """Write images, exact masks and manifest.csv under `out` (replacing it) and return `out`.
+
+    `items * views` worn photos (manifest `view` = "worn") and, with `product_shots`, one product
+    shot per item (`view` = "product": the dress alone on a plain light background, flat or on a
+    hanger). The worn photos are the same bytes with or without product shots.
 
     Built in a temporary sibling folder and moved into place at the end, so an interrupted run
     never leaves a half catalogue that looks complete.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+    from helpers.progress import tqdm
 
     out = Path(out)
     w, h = int(size[0]), int(size[1])
@@ -94,16 +112,18 @@ def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         jobs = _jobs(plan, tmp, (w, h))
+        if product_shots:
+            jobs += _product_jobs(plan, tmp, (w, h), seed)
         rows: list[dict] = []
         bar = tqdm(total=len(jobs), desc="drawing catalogue", unit="img", disable=not progress)
         if workers <= 1:
             for job in jobs:
-                rows.append(render_image(job))
+                rows.append(_render(job))
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
                 try:
-                    for row in pool.map(render_image, jobs, chunksize=4):
+                    for row in pool.map(_render, jobs, chunksize=4):
                         rows.append(row)
                         bar.update()
                 except BrokenProcessPool:
@@ -123,7 +143,8 @@ def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
                        "rotation": round(s.camera["rot"], 2), "figures": " ".join(s.figures),
                        "jpeg_quality": s.finish["jpeg"]} for s in plan["shoots"]]).to_csv(
             tmp / "shoots.csv", index=False, lineterminator="\n")
-        meta = {**_meta(items, views, seed, (w, h)), "n_images": len(rows), "n_shoots": len(plan["shoots"]),
+        meta = {**_meta(items, views, seed, (w, h), product_shots), "n_images": len(rows),
+                "n_product_shots": sum(r["view"] == "product" for r in rows), "n_shoots": len(plan["shoots"]),
                 "n_figures": len(plan["figures"])}
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if out.exists():
@@ -208,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=_parse_size, default=(512, 768), help="WIDTHxHEIGHT, default 512x768")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--force", action="store_true", help="redraw even if the catalogue is complete")
+    ap.add_argument("--no-product-shots", dest="product_shots", action="store_false",
+                    help="worn photos only (no product shot per item)")
     args = ap.parse_args(argv)
     if args.out.is_file() or (args.out.is_dir() and any(args.out.iterdir()) and not (args.out / META).is_file()):
         print(f"{args.out} exists and is not a generated catalogue (no {META}); choose another --out.",
@@ -219,11 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     try:
-        generate_catalog(args.out, args.items, args.views, args.seed, args.size, args.workers)
+        generate_catalog(args.out, args.items, args.views, args.seed, args.size, args.workers,
+                         product_shots=args.product_shots)
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.items * args.views} images to {args.out} in {time.perf_counter() - t0:.1f} s")
+    shots = f" and {args.items} product shots" if args.product_shots else ""
+    print(f"wrote {args.items * args.views} photos{shots} to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # 4: one product shot per item and the `view` column
 MANIFEST = "manifest.csv"
 META = "sample.json"
 
@@ -22,8 +22,9 @@ MANIFEST_COLUMNS = [
     "image_id", "item_id", "shoot_id", "figure_id", "category", "colour", "pattern", "silhouette",
     "neckline", "sleeve", "length", "pattern_colour", "background", "lighting", "pose",
     "skin_tone", "hair", "image_path", "garment_mask_path", "person_mask_path",
-    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "width", "height", "garment_pixels", "person_pixels",
+    "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1", "width", "height", "garment_pixels", "person_pixels", "view",
 ]
+VIEWS = ("worn", "product")  # `view`: a worn photo (a figure in a shoot) or a product shot (the garment alone)
 
 # ----------------------------------------------------------------------------------------------
 # Vocabulary

@@ -141,6 +141,8 @@ def kernel_environment(run_dir: Path) -> dict[str, str]:
         profile.parent.mkdir(parents=True, exist_ok=True)
         profile.write_text("c.IPKernelApp.log_level = 'ERROR'\n")
     env["WORKBOOK_RUN_DIR"] = str(run_dir)
+    # no one watches a headless kernel's progress bars; they would only leave "0%| 0/240" text
+    env.setdefault("TQDM_DISABLE", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
