@@ -117,15 +117,10 @@ class Retrieval:
         return self.relevant.any(axis=1)
 
 
-def evaluate_retrieval(vectors: np.ndarray, item_ids: Sequence, image_ids: Sequence | None = None,
-                       *, ks: Sequence[int] = KS, ndcg_k: int = NDCG_K) -> Retrieval:
-    """Leave-one-out retrieval metrics over the exact cosine-similarity matrix of `vectors`."""
-    item_ids = np.asarray(item_ids).astype(str)
-    image_ids = np.asarray(image_ids if image_ids is not None else np.arange(len(item_ids))).astype(str)
-    if len(item_ids) != len(vectors) or len(image_ids) != len(vectors):
-        raise ValueError(f"{len(vectors)} vectors but {len(item_ids)} item ids / {len(image_ids)} image ids")
-    sim = cosine_similarity(vectors)
-    order, rel = ranked_relevance(sim, item_ids)
+def _scored(sim: np.ndarray, order: np.ndarray, rel: np.ndarray, query_ids: np.ndarray, query_items: np.ndarray,
+            hit_ids: np.ndarray, hit_items: np.ndarray, ks: Sequence[int], ndcg_k: int) -> Retrieval:
+    """The per-query metrics of a ranked relevance matrix: one place for AP, RR, hit@k and nDCG, so
+    leave-one-out and query-vs-gallery retrieval are scored the same way."""
     n_rel = rel.sum(axis=1)
     ok = n_rel > 0
     positions = np.arange(1, rel.shape[1] + 1)
@@ -142,15 +137,27 @@ def evaluate_retrieval(vectors: np.ndarray, item_ids: Sequence, image_ids: Seque
     idcg = ideal_cum[np.minimum(n_rel, ndcg_k)]
     ndcg = np.where(ok, dcg / np.where(idcg > 0, idcg, 1.0), np.nan)
     top1 = order[:, 0]
-    data = {"image_id": image_ids, "item_id": item_ids, "ap": ap, "rr": rr}
+    data = {"image_id": query_ids, "item_id": query_items, "ap": ap, "rr": rr}
     for k in sorted(set(ks) | {1}):
         data[f"hit@{k}"] = rel[:, :k].any(axis=1).astype(float)
     data.update({f"ndcg@{ndcg_k}": ndcg, "n_relevant": n_rel, "first_relevant_rank": first + 1,
-                 "top1_image_id": image_ids[top1], "top1_item_id": item_ids[top1],
+                 "top1_image_id": hit_ids[top1], "top1_item_id": hit_items[top1],
                  "top1_score": sim[np.arange(len(sim)), top1]})
     table = pd.DataFrame(data)
-    return Retrieval(image_ids=image_ids, item_ids=item_ids, per_query=table[ok].reset_index(drop=True),
-                     excluded=list(image_ids[~ok]), order=order, relevant=rel, similarity=sim)
+    return Retrieval(image_ids=query_ids, item_ids=query_items, per_query=table[ok].reset_index(drop=True),
+                     excluded=list(query_ids[~ok]), order=order, relevant=rel, similarity=sim)
+
+
+def evaluate_retrieval(vectors: np.ndarray, item_ids: Sequence, image_ids: Sequence | None = None,
+                       *, ks: Sequence[int] = KS, ndcg_k: int = NDCG_K) -> Retrieval:
+    """Leave-one-out retrieval metrics over the exact cosine-similarity matrix of `vectors`."""
+    item_ids = np.asarray(item_ids).astype(str)
+    image_ids = np.asarray(image_ids if image_ids is not None else np.arange(len(item_ids))).astype(str)
+    if len(item_ids) != len(vectors) or len(image_ids) != len(vectors):
+        raise ValueError(f"{len(vectors)} vectors but {len(item_ids)} item ids / {len(image_ids)} image ids")
+    sim = cosine_similarity(vectors)
+    order, rel = ranked_relevance(sim, item_ids)
+    return _scored(sim, order, rel, image_ids, item_ids, image_ids, item_ids, ks, ndcg_k)
 
 
 def evaluate_gallery(queries: np.ndarray, query_items: Sequence, gallery: np.ndarray, gallery_items: Sequence,
@@ -174,29 +181,7 @@ def evaluate_gallery(queries: np.ndarray, query_items: Sequence, gallery: np.nda
     index = np.broadcast_to(np.arange(len(g)), sim.shape)
     order = np.lexsort((index, rel_full.astype(np.int8), -sim), axis=1)
     rel = np.take_along_axis(rel_full, order, axis=1)
-    n_rel = rel.sum(axis=1)
-    ok = n_rel > 0
-    positions = np.arange(1, rel.shape[1] + 1)
-    precision = np.cumsum(rel, axis=1) / positions
-    ap = np.where(ok, (precision * rel).sum(axis=1) / np.maximum(n_rel, 1), np.nan)
-    first = np.argmax(rel, axis=1)
-    rr = np.where(ok, 1.0 / (first + 1), np.nan)
-    discounts = 1.0 / np.log2(np.arange(2, ndcg_k + 2))
-    top = rel[:, :ndcg_k]
-    dcg = (top * discounts[: top.shape[1]]).sum(axis=1)
-    ideal_cum = np.concatenate([[0.0], np.cumsum(discounts)])
-    idcg = ideal_cum[np.minimum(n_rel, ndcg_k)]
-    ndcg = np.where(ok, dcg / np.where(idcg > 0, idcg, 1.0), np.nan)
-    top1 = order[:, 0]
-    data = {"image_id": query_ids, "item_id": query_items, "ap": ap, "rr": rr}
-    for k in sorted(set(ks) | {1}):
-        data[f"hit@{k}"] = rel[:, :k].any(axis=1).astype(float)
-    data.update({f"ndcg@{ndcg_k}": ndcg, "n_relevant": n_rel, "first_relevant_rank": first + 1,
-                 "top1_image_id": gallery_ids[top1], "top1_item_id": gallery_items[top1],
-                 "top1_score": sim[np.arange(len(sim)), top1]})
-    table = pd.DataFrame(data)
-    return Retrieval(image_ids=query_ids, item_ids=query_items, per_query=table[ok].reset_index(drop=True),
-                     excluded=list(query_ids[~ok]), order=order, relevant=rel, similarity=sim)
+    return _scored(sim, order, rel, query_ids, query_items, gallery_ids, gallery_items, ks, ndcg_k)
 
 
 def recall_from_neighbours(query_items: Sequence, neighbour_items: Sequence[Sequence], k: int = 1) -> float:
