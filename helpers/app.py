@@ -387,7 +387,7 @@ class SearchApp:
                 continue
             # k columns: the top-k are one row (scroll sideways when narrow), never 4 + 1
             grid = w.GridBox([self._card(c) for c in cards], layout=w.Layout(
-                grid_template_columns=grid_columns(len(cards)), grid_gap="8px", overflow_x="auto",
+                grid_template_columns=grid_columns(len(cards)), grid_gap="8px", overflow="auto hidden",
                 width="100%"))
             grid.add_class("wb-grid")
             title = f"<b>{MODE_LABELS[mode]}</b>"
@@ -395,7 +395,7 @@ class SearchApp:
                 title += (f" · <span style='color:{SAME_ITEM_COLOUR}'>{view.same_item_count(mode)} of "
                           f"{len(cards)} same item</span>")
             panel = w.VBox([w.HTML(title), grid], layout=w.Layout(flex="1 1 auto", min_width="0", margin="0 8px 0 0",
-                                                                  overflow_x="auto"))
+                                                                  overflow="auto hidden"))
             panel.add_class(f"wb-results-{mode}")
             panels.append(panel)
         self.results_box.children = panels
