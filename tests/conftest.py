@@ -59,3 +59,18 @@ def build_reference_index(settings) -> dict:
     report = idx.index_catalog(table, runs, settings=settings)
     return {"settings": settings, "table": table, "runs": runs, "report": report, "masks": masks,
             "cuts": cuts, "embedder": embedder}
+
+
+def fake_aws_env(monkeypatch, tmp_path: Path) -> None:
+    """Fake credentials from the environment only: no profile, config file, container or instance
+    metadata, so a Bedrock test can never reach (or be billed to) a real account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -27,6 +27,7 @@ from helpers.embedding import EmbedError, Embedder
 from helpers.maskers import Masker
 from helpers.errors import MaskError
 from helpers.settings import SettingsError, load_settings
+from conftest import fake_aws_env
 
 TITAN_V2 = "amazon.titan-image-generator-v2:0"
 TITAN_V1 = "amazon.titan-image-generator-v1"
@@ -41,16 +42,7 @@ JSON = "application/json"
 @pytest.fixture(autouse=True)
 def fake_aws(monkeypatch, tmp_path):
     """Fake credentials from the environment only; no config files, no instance metadata."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_env(monkeypatch, tmp_path)
     _CACHE_DIR[0] = tmp_path / "cache"  # the usage ledger of stubbed calls stays in tmp
 
 

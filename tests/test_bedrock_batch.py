@@ -22,6 +22,7 @@ from helpers.cache import Cache  # noqa: E402
 from helpers.cost import BudgetExceeded  # noqa: E402
 from helpers.embedding import embed_images, vector_key  # noqa: E402
 from helpers.settings import load_settings  # noqa: E402
+from conftest import fake_aws_env
 
 BUCKET = "workbook-test-batch"
 ROLE = "arn:aws:iam::123456789012:role/BedrockBatchRole"
@@ -40,12 +41,8 @@ def s3_endpoint():
 
 
 @pytest.fixture(autouse=True)
-def fake_aws(monkeypatch):
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def fake_aws(monkeypatch, tmp_path):
+    fake_aws_env(monkeypatch, tmp_path)
     monkeypatch.setattr(bb, "MIN_RECORDS", 5)  # the quota minimum, small enough for a test
 
 

@@ -17,17 +17,12 @@ from helpers.maskers.boxes import BoxMasker
 from helpers.bedrock.prices import token_cost
 from helpers.errors import MaskError
 from helpers.settings import BOX_MODEL_DEFAULT, BOX_PROMPT_DEFAULT, load_settings
+from conftest import fake_aws_env
 
 
 @pytest.fixture(autouse=True)
 def fake_aws(monkeypatch, tmp_path):
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_env(monkeypatch, tmp_path)
     _TMP[0] = tmp_path
 
 

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from helpers import bedrock
 from helpers.bedrock import lifecycle as lc
 from helpers.settings import load_settings
+from conftest import fake_aws_env
 
 NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
 NOVA_LITE = "us.amazon.nova-2-lite-v1:0"
@@ -21,14 +22,7 @@ NOVA_LITE = "us.amazon.nova-2-lite-v1:0"
 
 @pytest.fixture(autouse=True)
 def fake_aws(monkeypatch, tmp_path):
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_env(monkeypatch, tmp_path)
 
 
 def settings(**kw):

@@ -16,6 +16,7 @@ from helpers import bedrock
 from helpers.embedding import EmbedError
 from helpers.index import collection_name
 from helpers.settings import load_settings
+from conftest import fake_aws_env
 
 NOVA = "amazon.nova-2-multimodal-embeddings-v1:0"
 TITAN = "amazon.titan-embed-image-v1"
@@ -24,13 +25,7 @@ JSON = "application/json"
 
 @pytest.fixture(autouse=True)
 def fake_aws(monkeypatch, tmp_path):
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_env(monkeypatch, tmp_path)
     _TMP[0] = tmp_path
 
 
