@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from helpers.errors import EmbedError, MaskError
 from helpers.bedrock.client import SUCCESSORS, _offline_hint, _regions_hint, _setting_name, make_client, make_session, scrub, translate_error
-from helpers.bedrock.lifecycle import foundation_id
+from helpers.bedrock.lifecycle import foundation_id, lifecycle_status
 from helpers.settings import Settings
 
 
@@ -67,12 +67,7 @@ def _model_row(check: str, model_id: str, settings: Settings, client: Any,
         return {**row, "status": status, "details": scrub(str(exc)), "what_to_do": todo}
 
     life = details.get("modelLifecycle") or {}
-    status = str(life.get("status") or "unknown")
-    eol = life.get("endOfLifeTime")
-    if isinstance(eol, datetime) and eol.tzinfo is None:
-        eol = eol.replace(tzinfo=timezone.utc)
-    if isinstance(eol, datetime) and eol <= now:
-        status = "EOL"
+    status, eol = lifecycle_status(details, now)
     notes = [f"lifecycle {life.get('status') or 'unknown'}"]
     if eol:
         notes.append(f"end of life {_fmt_date(eol)}")

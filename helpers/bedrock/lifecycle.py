@@ -165,6 +165,20 @@ def _is_gone(code: str, message: str) -> bool:
             or "legacy" in low)
 
 
+def lifecycle_status(details: dict, now: datetime) -> tuple[str, Any]:
+    """Bedrock's lifecycle status of a model (`get_foundation_model`'s `modelDetails`) and its end of
+    life (made timezone-aware when it is a datetime); "EOL" once that date has passed, whatever the
+    status still says."""
+    life = details.get("modelLifecycle") or {}
+    status = str(life.get("status") or "unknown")
+    eol = life.get("endOfLifeTime")
+    if isinstance(eol, datetime) and eol.tzinfo is None:
+        eol = eol.replace(tzinfo=timezone.utc)
+    if isinstance(eol, datetime) and eol <= now:
+        status = "EOL"
+    return status, eol
+
+
 def check_model(setting: str, model_id: str, *, control: Any, runtime: Any = None,
                 probe: bool = False, region: str = "", used: bool = True,
                 now: datetime | None = None) -> dict:
@@ -176,13 +190,9 @@ def check_model(setting: str, model_id: str, *, control: Any, runtime: Any = Non
     ok = True
     try:
         details = control.get_foundation_model(modelIdentifier=foundation_id(model_id))["modelDetails"]
-        life = details.get("modelLifecycle") or {}
-        status = str(life.get("status") or "unknown")
-        eol = life.get("endOfLifeTime")
-        if isinstance(eol, datetime) and eol.tzinfo is None:
-            eol = eol.replace(tzinfo=timezone.utc)
-        if isinstance(eol, datetime) and eol <= now:
-            status, ok = "EOL", False
+        status, eol = lifecycle_status(details, now)
+        if status == "EOL":
+            ok = False
             messages.append(retired_message(model_id, setting))
         elif status == "LEGACY":
             ok = False
