@@ -1,16 +1,6 @@
-"""Writing the generated catalogue: a generated photoshoot catalogue of dresses, with exact ground truth, made in seconds.
-
-Why generate: the machines have no internet and real fashion photos come without labels, yet the
-workbook must *measure* whether cutting the garment out before embedding finds the same garment
-better. So we draw one: every image is one item (a dress) worn by a figure in a **shoot**. A shoot
-fixes the background, lighting, camera framing and pose, and photographs several items; each item
-appears in several shoots, worn by different figures. Whole photos from one shoot therefore look
-alike even when the dresses differ - the confounder real catalogues have - while an item's dress
-keeps its colour, pattern and cut across shoots. Masks are exact because we drew every pixel.
-
-Everything derives from one master seed: the plan (items, figures, shoots) is drawn in the
-parent process; each image is rendered from its plan entry with its own seed, in worker
-processes, so the output is byte-identical whatever the number of workers.
+"""Writing the generated catalogue: render every planned image in worker processes, write the
+images, masks and manifest, and tell whether a catalogue on disk is complete for its seed. Why the
+catalogue is generated at all: see the package docstring (`helpers.sample`).
 """
 from __future__ import annotations
 
