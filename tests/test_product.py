@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers.maskers.product import is_plain_background, looks_like_product_shot, segment_foreground
+from helpers.maskers.product import (is_plain_background, looks_like_product_shot, product_shot_foreground,
+                                     segment_foreground)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,23 @@ def test_a_photo_with_a_busy_background_is_not_a_product_shot():
     assert not segment_foreground(blank).any() and not looks_like_product_shot(blank)
 
 
+def test_the_one_pass_product_path_decides_like_its_two_parts(shots):
+    """product_shot_foreground (what the maskers call) = segment_foreground when
+    looks_like_product_shot holds, else None: on product shots, worn photos, noise and a blank."""
+    rng = np.random.default_rng(0)
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in shots.image_path[::3]]
+    images += [rng.integers(0, 256, (240, 160, 3), dtype=np.uint8), np.full((240, 160, 3), 250, np.uint8)]
+    decided = 0
+    for rgb in images:
+        got = product_shot_foreground(rgb)
+        if looks_like_product_shot(rgb):
+            decided += 1
+            assert got is not None and np.array_equal(got, segment_foreground(rgb))
+        else:
+            assert got is None
+    assert 0 < decided < len(images)
+
+
 def test_pose_masker_masks_product_shots_by_foreground_and_people_as_before(shots, monkeypatch):
     pytest.importorskip("mediapipe")
     from helpers.maskers import pose
@@ -61,7 +79,7 @@ def test_pose_masker_masks_product_shots_by_foreground_and_people_as_before(shot
         with Image.open(row.image_path) as img:
             assert masker.explain(img)["source"] != "product", row.image_id
             with_fallback[row.image_id] = masker.mask(img, "dress")
-    monkeypatch.setattr(pose, "looks_like_product_shot", lambda *a, **k: False)
+    monkeypatch.setattr(pose, "product_shot_foreground", lambda *a, **k: None)
     for row in worn.itertuples():
         with Image.open(row.image_path) as img:
             assert np.array_equal(masker.mask(img, "dress"), with_fallback[row.image_id]), row.image_id

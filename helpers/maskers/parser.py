@@ -211,10 +211,9 @@ def product_shot_mask(rgb: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
     person = np.isin(probs.argmax(-1), (CLASSES.index("skin"), CLASSES.index("hair"))).mean()
     if person >= PRODUCT_MAX_PERSON:
         return None
-    from helpers.maskers.product import looks_like_product_shot, segment_foreground
+    from helpers.maskers.product import product_shot_foreground
 
-    fg = segment_foreground(rgb)
-    return fg if looks_like_product_shot(rgb, fg) else None
+    return product_shot_foreground(rgb)
 
 
 def describe(probs: np.ndarray) -> str:

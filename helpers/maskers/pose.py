@@ -14,7 +14,7 @@ from PIL import Image
 
 from helpers.errors import MaskError
 from helpers.maskers.base import SUPPORTED_PROMPTS, Box, normalize_prompt
-from helpers.maskers.product import looks_like_product_shot, segment_foreground
+from helpers.maskers.product import product_shot_foreground
 from helpers.maskers.body import (Body, CROP_PAD, HOLE_SHARE, LOCAL_OPEN, LOCAL_R, LOCAL_T, POSE_SIDE, WORK_SIDE, _background_behind, _body_from_pose, _body_from_silhouette, _body_parts, _centres, _chroma_distance, _disc, _dist, _fill_small_holes, _garment_zone, _lab, _largest, _paste, _person_box, _plausible, _select_region, _skin_anchors, _torso_core)
 
 
@@ -157,8 +157,8 @@ class LocalMasker:
         h, w = rgb.shape[:2]
         person, body, source = self._person_and_body(rgb)
         if source != "pose":  # nobody found by the pose model: maybe the garment alone (a product shot)
-            garment = segment_foreground(rgb)
-            if looks_like_product_shot(rgb, garment):
+            garment = product_shot_foreground(rgb)
+            if garment is not None:
                 return {"image": rgb, "person": np.zeros((h, w), bool), "source": "product", "body": None,
                         "garment": garment}
         out: dict[str, Any] = {"image": rgb, "person": person, "source": source}
