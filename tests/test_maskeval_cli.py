@@ -58,7 +58,7 @@ def ccp_tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def parser_env(tmp_path_factory):
-    """One cache (the parser's backbone export) for every test of the module."""
+    """One cache (the parser's network export) for every test of the module."""
     return {"WORKBOOK_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
 
 
@@ -137,12 +137,11 @@ def test_masks_train_runs_end_to_end_on_the_tiny_tree(ccp_tree, parser_env, monk
 
     for key, value in parser_env.items():
         monkeypatch.setenv(key, value)
-    out = tmp_path / "head.onnx"
-    assert helpers_main(["masks", "train", "--dataset", "ccp", str(ccp_tree), "--out", str(out), "--epochs", "1",
-                         "--work", str(tmp_path / "work")]) == 0
+    out = tmp_path / "net.npz"
+    assert helpers_main(["masks", "train", "--dataset", "ccp", str(ccp_tree), "--out", str(out), "--epochs", "1"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert record["samples"] == 2   # ccp-0003 (the only train-split photo) and its mirror image
-    masker = ParserMasker(head_path=out, cache_dir=parser_env["WORKBOOK_CACHE_DIR"])
+    assert record["photos"] == 1   # ccp-0003, the only train-split photo (0005 is held out)
+    masker = ParserMasker(weights_path=out, cache_dir=parser_env["WORKBOOK_CACHE_DIR"])
     assert masker.model_id != ParserMasker().model_id
     probs = masker.raw_probabilities(Image.open(ccp_tree / "photos" / "0005.jpg"))
-    assert probs.shape == (9, 48, 32) and np.allclose(probs.sum(0), 1, atol=1e-4)
+    assert probs.shape == (9, 96, 64) and np.allclose(probs.sum(0), 1, atol=1e-4)

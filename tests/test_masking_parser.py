@@ -1,6 +1,6 @@
 """The garment parser (#14): the default offline masker. Masks on the generated catalogue,
 prompt selection, the box prior, the quality score (a confident and a doubtful image), the mask
-cache (quality kept, keys per model) and the backbone export (a corrupt cached ONNX is redone)."""
+cache (quality kept, keys per model) and the input framing (the network export: test_parser_onnx)."""
 from __future__ import annotations
 
 import numpy as np
@@ -122,14 +122,6 @@ def test_encoded_mask_carries_quality():
     assert np.array_equal(maskpool.decode_mask(png), mask)
     assert maskpool.mask_quality(maskpool.encode_mask(mask)) is None
     assert maskpool.is_doubtful(0.3) and not maskpool.is_doubtful(0.9) and not maskpool.is_doubtful(None)
-
-
-def test_corrupt_cached_backbone_is_exported_again(tmp_path):
-    path = pb.backbone_onnx(tmp_path)
-    size = path.stat().st_size
-    path.write_bytes(b"\x08\x07 truncated onnx")
-    again = pb.backbone_onnx(tmp_path)
-    assert again == path and again.stat().st_size == size
 
 
 def test_framing_round_trip():

@@ -1,6 +1,7 @@
-"""The garment parser's ONNX graphs agree with torch on real inputs (generated catalogue photos):
-the exported backbone's four taps, and the head export recipe (helpers.maskers.parser_train)
-fed with those real taps. Also: the committed head gives proper probabilities on them."""
+"""The garment parser's network (helpers.maskers.parser_net) on real inputs (generated catalogue
+photos): the exported ONNX agrees with torch, for a freshly built network with non-trivial
+BatchNorm statistics and for the committed weights; the weights file round-trips; a file that is
+not the parser's weights is refused; a corrupt cached export is redone."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +10,12 @@ import pytest
 from helpers.catalog import load_catalog
 from helpers.images import open_image
 from helpers.maskers import parser_backbone as pb
+from helpers.maskers import parser_net
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
+
+OUT_SHAPE = (3, parser_net.N_CLASSES, pb.H // 4, pb.W // 4)
 
 
 @pytest.fixture(scope="module")
@@ -21,47 +25,57 @@ def real_inputs(small_catalog):
     return np.concatenate([pb.to_input(r) for r in rgbs])
 
 
-@pytest.fixture(scope="module")
-def taps(real_inputs, tmp_path_factory):
-    """(onnx taps, torch taps) of the real inputs."""
-    path = pb.backbone_onnx(tmp_path_factory.mktemp("bb"))
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": real_inputs})
+def _run(path, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _torch_probs(net, x):
     with torch.no_grad():
-        want = [t.numpy() for t in pb.torch_backbone()(torch.from_numpy(real_inputs))]
-    return got, want
+        return torch.softmax(net(torch.from_numpy(x)), 1).numpy()
 
 
-def test_backbone_taps_match_torch(taps):
-    got, want = taps
-    assert [g.shape[1:] for g in got] == [(c, pb.H // s, pb.W // s) for c, s in zip(pb.STRIDE_CH, pb.STRIDES)]
-    for g, w in zip(got, want):
-        scale = float(np.abs(w).max())
-        assert np.abs(g - w).max() <= 1e-4 * max(1.0, scale), (np.abs(g - w).max(), scale)
-
-
-def test_head_export_matches_torch_on_real_taps(taps, tmp_path):
-    from helpers.maskers.parser_train import export_head, head_module
-
+def test_export_matches_torch_on_real_inputs(real_inputs, tmp_path):
     torch.manual_seed(0)
-    head = head_module()
-    bn = head.body[3]
-    bn.running_mean.uniform_(-0.5, 0.5)      # non-trivial BatchNorm statistics, as after training
-    bn.running_var.uniform_(0.5, 2.0)
-    head.eval()
-    path = export_head(head, tmp_path / "head.onnx")
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, dict(zip(pb.TAPS, taps[0])))[0]
-    with torch.no_grad():
-        want = torch.softmax(head(*map(torch.from_numpy, taps[0])), 1).numpy()
-    assert got.shape == want.shape == (3, 9, pb.H // 8, pb.W // 8)
-    assert np.abs(got - want).max() < 1e-5
+    net = parser_net.build()
+    for m in net.modules():   # non-trivial decoder statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d) and m.num_features in (16, 32, 64):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    got = _run(parser_net.export(net.eval(), tmp_path / "net.onnx"), real_inputs)
+    want = _torch_probs(net, real_inputs)
+    assert got.shape == want.shape == OUT_SHAPE
+    assert np.abs(got - want).max() < 1e-4
 
 
-def test_committed_head_gives_probabilities(taps):
-    from helpers.maskers.parser import HEAD_PATH
+def test_weights_round_trip_and_wrong_files_are_refused(tmp_path):
+    torch.manual_seed(1)
+    net = parser_net.build()
+    path = parser_net.save_weights(net, tmp_path / "w.npz")
+    with np.load(path) as data:
+        assert not any(k.startswith("bb.net._conv_stem") or k.startswith("bb.net._fc") for k in data.files)
+        assert data["fuse.3.weight"].dtype == np.float16 and data["fuse.1.running_var"].dtype == np.float32
+    again = parser_net.load(path)
+    a, b = net.state_dict(), again.state_dict()
+    assert set(a) == set(b)
+    for k in a:   # float16 storage: equal to ~1e-3 relative
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=2e-3, atol=1e-4), k
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, something=np.zeros(3))
+    with pytest.raises(ValueError, match="train it again"):
+        parser_net.load(bad)
 
-    probs = ort.InferenceSession(str(HEAD_PATH), providers=["CPUExecutionProvider"]).run(
-        None, dict(zip(pb.TAPS, taps[0])))[0]
-    assert probs.shape == (3, 9, pb.H // 8, pb.W // 8)
-    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+
+def test_committed_weights_onnx_matches_torch_and_finds_dresses(real_inputs, tmp_path):
+    path = parser_net.parser_onnx(tmp_path)
+    got = _run(path, real_inputs)
+    want = _torch_probs(parser_net.load(), real_inputs)
+    assert got.shape == OUT_SHAPE
+    assert np.abs(got - want).max() < 1e-4
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-4)
     # each catalogue photo is mostly background with a dress (class 3) in the middle
-    assert (probs.argmax(1) == 3).mean(axis=(1, 2)).min() > 0.05
+    assert (got.argmax(1) == 3).mean(axis=(1, 2)).min() > 0.05
+    # a corrupt cached export is exported again, to the same place
+    size = path.stat().st_size
+    path.write_bytes(b"\x08\x07 truncated onnx")
+    again = parser_net.parser_onnx(tmp_path)
+    assert again == path and again.stat().st_size == size

