@@ -138,8 +138,10 @@ def eval_masker(masker, cases, prompt: str, *, dataset: str, ask: str | None = N
             with Image.open(path) as im:
                 image = im.convert("RGB")
             pred = np.asarray(masker.mask(image, ask or prompt, image_id=image_id), bool)
-            per.append({"image": image_id, "iou": round(mask_iou(pred, truth), 4)})
-            qualities.append(getattr(masker, "last_quality", None))
+            quality = getattr(masker, "last_quality", None)
+            per.append({"image": image_id, "iou": round(mask_iou(pred, truth), 4),
+                        **({"quality": round(float(quality), 4)} if quality is not None else {})})
+            qualities.append(quality)
         except Exception as err:  # noqa: BLE001 - every failure is a row (IoU 0); the run goes on
             reason = getattr(err, "reason", type(err).__name__)
             per.append({"image": image_id, "iou": 0.0, "reason": reason})

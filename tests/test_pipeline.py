@@ -265,7 +265,7 @@ def test_pipeline_budget_splits_one_image_into_steps_that_add_up(small_catalog):
 
     figures = benchmarks.bench_pipeline_budget(small_catalog, images=4)
     assert figures["budget_images"] == 4
-    parts = ("pose", "selfie", "decode_and_mask_rest", "onnx", "cut_embed_rest")
+    parts = ("parser_net", "decode_and_mask_rest", "embed_onnx", "cut_embed_rest")
     assert all(figures[f"budget_{p}_ms"] > 0 for p in parts)  # every step ran and was timed
     assert abs(sum(figures[f"budget_{p}_ms"] for p in parts) - figures["budget_total_ms"]) < 0.05
     assert figures["budget_ceiling_images_per_s"] == round(figures["budget_workers"] * 1000

@@ -1,7 +1,7 @@
 """Every questionnaire says "the answers are all in this notebook": each answer's keywords must be
 in the notebook's own text (its markdown and code, not the questionnaire and not the solutions), and
 learner-facing text never leans on context the learner does not have ("the original demo", "the
-issue"). 02_masking is being rewritten separately and is left out here."""
+issue")."""
 import re
 
 import nbformat
@@ -17,6 +17,9 @@ ANSWERS = {
     "01_data": {1: ["item_id", "image_id"], 2: ["background", "light", "camera", "pose", "JPEG quality"],
                 3: ["same shoot", "median"], 4: ["near twins", "hard negatives"],
                 5: ["skipped", "with a reason"], 6: ["needs only the first three"]},
+    "02_masking": {1: ["end of life"], 2: ["Frame", "Network", "Edges", "Prompt"], 3: ["refused with a message"],
+                   4: ["divisible by 5", "never used to train or tune"], 5: ["intersection over union"],
+                   6: ["mirror image", "agree", "0.8"], 7: ["masker calls", "from the cache"]},
     "03_cutting": {1: ["square crop", "fills the frame"], 2: ["share", "plain white"],
                    3: ["Dilation", "feathering"], 4: ["NoGarment"], 5: ["from the cache"]},
     "04_embedding": {1: ["1,344", "length 1"], 2: ["ONNX Runtime", "faster than PyTorch"],

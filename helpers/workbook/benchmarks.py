@@ -28,7 +28,7 @@ from helpers.catalog import load_catalog
 from helpers.embedding import INPUT_SIZE, LocalEmbedder, export_onnx
 from helpers.errors import MaskError
 from helpers.index import HNSW, CatalogIndex, measure_index, exact_top_k, random_unit_vectors
-from helpers.maskers import LocalMasker
+from helpers.maskers.parser import ParserMasker
 from helpers.maskpool import open_and_mask, run_after, encode_mask, mask_catalog
 from helpers.pipeline import AfterMask, run_pipeline
 from helpers.sample import generate_catalog
@@ -253,9 +253,9 @@ def bench_pipeline_budget(catalog: Path | str | None = None, images: int = 240) 
     `settings.workers` cores with no start-up and no contention: the ceiling the cold pipeline
     figure is measured against.
 
-    Why: a mask worker does everything for one image in a row (decode, pose, selfie
-    segmentation, the masker's own array work, cut-out, two ONNX embeddings, mask PNG, cache
-    writes), so the cold rate can never beat workers / (time per image). This runs the worker's
+    Why: a mask worker does everything for one image in a row (decode, the parser network,
+    the masker's own array work: edges, prompt, quality; cut-out, two ONNX embeddings, mask PNG,
+    cache writes), so the cold rate can never beat workers / (time per image). This runs the worker's
     sequence (`open_and_mask`, `run_after` with `AfterMask`, `encode_mask`) in this process on
     one thread, on the first `images` catalogue photos (240: the images the cold pipeline figure
     runs), in a private temporary cache, and reports the mean milliseconds per step (means, not
@@ -276,13 +276,11 @@ def bench_pipeline_budget(catalog: Path | str | None = None, images: int = 240) 
         with tempfile.TemporaryDirectory(prefix="bench-budget-") as tmp, threadpool_limits(1):
             embedder = LocalEmbedder(tmp, threads=1)
             export_onnx(tmp)
-            masker = LocalMasker()
+            masker = ParserMasker(cache_dir=tmp)
             after = AfterMask(tmp, embedder)
             clock: dict[str, float] = collections.defaultdict(float)
-            pose, selfie = masker._models()
-            masker._pose = _TimedMethod(pose, "process", clock, "pose")
-            masker._selfie = _TimedMethod(selfie, "process", clock, "selfie")
-            embedder._session = _TimedMethod(embedder.session, "run", clock, "onnx")
+            masker._net = _TimedMethod(masker._session(), "run", clock, "parser_net")
+            embedder._session = _TimedMethod(embedder.session, "run", clock, "embed_onnx")
             warm = Path(table["image_path"].iloc[0]).read_bytes()  # first call: lazy imports
             after("warm-up", warm, *open_and_mask(masker, "warm-up", warm, "dress", settings))
             for image_id, path in table[["image_id", "image_path"]].itertuples(index=False):
@@ -297,11 +295,10 @@ def bench_pipeline_budget(catalog: Path | str | None = None, images: int = 240) 
                 run_after(after, str(image_id), data, image, mask)
                 encode_mask(mask)
                 t2 = time.perf_counter()
-                steps["pose"].append(clock["pose"])
-                steps["selfie"].append(clock["selfie"])
-                steps["decode_and_mask_rest"].append(t1 - t0 - clock["pose"] - clock["selfie"])
-                steps["onnx"].append(clock["onnx"])
-                steps["cut_embed_rest"].append(t2 - t1 - clock["onnx"])
+                steps["parser_net"].append(clock["parser_net"])
+                steps["decode_and_mask_rest"].append(t1 - t0 - clock["parser_net"])
+                steps["embed_onnx"].append(clock["embed_onnx"])
+                steps["cut_embed_rest"].append(t2 - t1 - clock["embed_onnx"])
                 steps["total"].append(t2 - t0)
     finally:
         cv2.setNumThreads(threads)
