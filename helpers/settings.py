@@ -24,10 +24,11 @@ ENV_PREFIX = "WORKBOOK_"
 BACKENDS = ("local", "bedrock")
 # Masker names (helpers.maskers.get_masker): "auto" is the default offline masker on the local backend
 # and "boxes" on Bedrock; "local" is the default offline masker (the garment parser, #14); "parser"
-# names it; "pose" names the pose masker (v5) itself; "titan" is Titan Image Generator / Nova Canvas
+# names it ("parser-fast": without its mirror view, twice as fast, no quality score); "pose" names
+# the pose masker (v5) itself; "titan" is Titan Image Generator / Nova Canvas
 # inpainting on Bedrock, "bedrock" its older alias; "boxes" a Nova vision box + the offline mask;
 # "reference" the catalogue's ground-truth masks.
-MASKERS = ("auto", "local", "parser", "pose", "titan", "bedrock", "boxes", "reference")
+MASKERS = ("auto", "local", "parser", "parser-fast", "pose", "titan", "bedrock", "boxes", "reference")
 MASKER_ALIASES = {"bedrock": "titan"}
 #: The Nova vision model that draws the garment's box (masker "boxes"). Verified in the Amazon
 #: Nova 2 user guide, "Core inference" model table (read 2026-11): Nova 2 Lite is called through

@@ -133,3 +133,15 @@ def test_framing_round_trip():
     out = pb.probs_to_image(probs, 400, 300)
     assert out.shape == (300, 400, 2)
     assert out[:100, :, 1].max() < 0.5 and out[-100:, :, 1].min() > 0.5
+
+
+def test_parser_fast_drops_the_mirror_view_and_its_score(masker, table, cache_dir):
+    fast = maskers.get_masker(load_settings(toml_path=None, env={}, masker="parser-fast", cache_dir=cache_dir))
+    assert isinstance(fast, ParserMasker) and not fast.flip and masker.flip
+    assert fast.model_id != masker.model_id and fast.model_id.endswith("-noflip")
+    row = table.iloc[0]
+    image = open_image(row["image_path"])
+    quick = fast.mask(image, "dress")
+    assert fast.last_quality is None   # one view: nothing to agree with
+    assert maskeval.mask_iou(quick, _truth(row["garment_mask_path"])) > 0.8
+    assert maskeval.mask_iou(quick, masker.mask(image, "dress")) > 0.9

@@ -52,7 +52,7 @@ def test_relative_paths_resolve_against_project_root_and_absolute_are_kept(tmp_p
     ({"concurrency": 0}, "concurrency must be a positive integer"),
     ({"max_spend_usd": -1}, "max_spend_usd must be >= 0"),
     ({"garment_prompt": "x" * 513}, "1-512 characters"),
-    ({"masker": "magic"}, "choose one of auto, local, parser, pose, titan, bedrock, boxes, reference"),
+    ({"masker": "magic"}, "choose one of auto, local, parser, parser-fast, pose, titan, bedrock, boxes, reference"),
     ({"box_prompt": "find the dress"}, "box_prompt must contain '{garment}'"),
     ({"batch_threshold": 0}, "batch_threshold must be a positive integer"),
 ])

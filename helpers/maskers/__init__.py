@@ -4,8 +4,10 @@ Why a registry: the notebooks, the pipeline and search ask for `mask(image, prom
 branch on where a mask came from. The names (setting `masker`, helpers.settings.MASKERS):
 
 * "local" - the default offline masker: the garment parser (#14);
-* "parser" - `ParserMasker` (helpers.maskers.parser): frozen EfficientNet-Lite0 features + a small
-  trained head -> 9 classes -> guided-filter edges -> the prompt's classes; works on real photos;
+* "parser" - `ParserMasker` (helpers.maskers.parser): EfficientNet-Lite0 fine-tuned on real photos
+  with a decoder -> 9 classes (averaged with the mirror image's) -> guided-filter edges -> the
+  prompt's classes, and a quality score from the two views' agreement; works on real photos;
+* "parser-fast" - the same without the mirror view: twice as fast, no quality score;
 * "pose" - `LocalMasker` (helpers.maskers.pose): mediapipe pose + person segmentation + colour
   (the offline masker before #14; still selectable by name);
 * "titan" (alias "bedrock") - `BedrockMasker` (helpers.maskers.titan): Titan Image Generator /
@@ -48,10 +50,10 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
     kind = masker_name(settings)
     if kind == "pose":
         return LocalMasker()
-    if kind == "parser":
+    if kind in ("parser", "parser-fast"):
         from helpers.maskers.parser import ParserMasker  # onnxruntime only when it first masks
 
-        return ParserMasker(cache_dir=settings.cache_dir)
+        return ParserMasker(cache_dir=settings.cache_dir, flip=kind == "parser")
     if kind == "titan":
         from helpers.bedrock.lifecycle import warn_if_retired  # imported lazily: boto3 only when asked for
         from helpers.maskers.titan import BedrockMasker
