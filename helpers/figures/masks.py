@@ -101,7 +101,7 @@ def diagnose(row: pd.Series) -> str:
     if colour in ("beige", "nude", "camel"):
         parts.append(f"skin-toned {colour} garment")
     elif row.get("pattern") in ("checks", "colour-block", "floral"):
-        parts.append(f"{row['pattern']} pattern with colours outside the torso sample")
+        parts.append(f"{row['pattern']} pattern: several colours and inner edges in one garment")
     return "; ".join(parts) or "small errors along the outline"
 
 
