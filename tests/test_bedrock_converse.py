@@ -253,3 +253,28 @@ def test_get_masker_boxes_wraps_the_offline_masker():
     # the default offline masker (the #14 parser) takes the box natively
     assert isinstance(masker, BoxMasker) and isinstance(masker.inner, ParserMasker)
     assert masker.inner_takes_box
+
+
+class ScoringMasker(BoxAwareMasker):
+    """A box-aware offline masker that scores its masks, like the parser."""
+
+    def mask(self, image, prompt, *, image_id=None, box=None):
+        self.last_quality = 0.42
+        return super().mask(image, prompt, image_id=image_id, box=box)
+
+
+def test_box_masker_passes_on_the_offline_quality_score_per_thread():
+    import threading
+
+    masker, stub = make(ScoringMasker())
+    image = photo()
+    assert masker.last_quality is None
+    stub.add_response("converse", answer("[100, 0, 500, 500]"), expected_request(image))
+    masker.mask(image, "dress")
+    assert masker.last_quality == 0.42   # the pipeline flags doubtful masks on the Bedrock track too
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(masker.last_quality))
+    other.start()
+    other.join()
+    assert seen == [None]   # concurrent Bedrock calls: each thread reads its own last mask's score
+    assert pickle.loads(pickle.dumps(masker)).last_quality is None

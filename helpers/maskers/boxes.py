@@ -61,6 +61,7 @@ class BoxMasker(BedrockModel):
             est = token_cost("amazon.nova-2-lite-v1:0", EST_INPUT_TOKENS, EST_OUTPUT_TOKENS)
         self.price_per_call = est
         self._inner_lock = threading.Lock()  # the offline masker (mediapipe) is not thread-safe
+        self._local = threading.local()       # last_quality per thread: Bedrock calls overlap
         self.cache_params = {"box_prompt": self.prompt_template, "margin": BOX_MARGIN,
                              "max_side": BOX_MAX_SIDE, "inner_box": self.inner_takes_box}
 
@@ -125,12 +126,14 @@ class BoxMasker(BedrockModel):
              box: Box | None = None) -> np.ndarray:
         """bool HxW at the image's size, True = garment: the offline mask within the Nova box.
         A `box` given by the caller is used as is (no call)."""
+        self._local.quality = None
         box = box or self.find_box(image, prompt, image_id=image_id)
         with self._inner_lock:  # Bedrock calls overlap across threads; the CPU part takes turns
             if self.inner_takes_box:
                 mask = np.asarray(self.inner.mask(image, prompt, image_id=image_id, box=box), dtype=bool)
             else:
                 mask = np.asarray(self.inner.mask(image, prompt, image_id=image_id), dtype=bool)
+            quality = getattr(self.inner, "last_quality", None)
             left, top, right, bottom = grow(box, image.size)
             keep = np.zeros_like(mask)
             keep[top:bottom, left:right] = True
@@ -139,13 +142,22 @@ class BoxMasker(BedrockModel):
             raise MaskError("no_garment", f"{self._subject(image_id)}: the offline mask has nothing "
                                           f"inside the box {box} that {self.box_model_id} drew for "
                                           f"{prompt!r}; check garment_prompt, or use masker='local'.")
+        self._local.quality = quality
         return mask
+
+    @property
+    def last_quality(self) -> float | None:
+        """The offline masker's quality score of this thread's last mask (None if it gives none):
+        doubtful masks are flagged on the Bedrock track too."""
+        return getattr(self._local, "quality", None)
 
     def __getstate__(self) -> dict:  # no client, no locks in a pickle
         state = super().__getstate__()
         state.pop("_inner_lock", None)
+        state.pop("_local", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self._inner_lock = threading.Lock()
+        self._local = threading.local()
