@@ -213,8 +213,17 @@ class CatalogIndex:
                 f"collection {col.name!r} holds {len(embs[0])}-d vectors, this index expects "
                 f"{self.dim}-d ({self.model_id}): delete the collection and re-run the pipeline")
 
+    def _built(self, view: str):
+        """The view's collection if it was ever created, else None; reading never creates one
+        (a search of a catalogue nobody indexed must not leave empty collections behind)."""
+        if view in self._collections or self.exists(view):
+            return self.collection(view)
+        return None
+
     def count(self, view: str) -> int:
-        return self.collection(view).count()
+        """Records in the view; 0 for a view that was never built (nothing is created)."""
+        col = self._built(view)
+        return col.count() if col is not None else 0
 
     def counts(self) -> dict[str, int]:
         return {view: self.count(view) for view in VIEWS}
@@ -296,11 +305,11 @@ class CatalogIndex:
         rest of the metadata. `where` is a Chroma filter, e.g. {"category": "dress"} or
         {"$and": [{"colour": "red"}, {"category": "dress"}]}."""
         vectors = self._vectors(vectors)
-        col = self.collection(view)
-        n = col.count()
+        col = self._built(view)
+        n = col.count() if col is not None else 0
         if n == 0:
             raise EmptyIndexError(
-                f"the {view} collection {col.name!r} is empty: build the index first with "
+                f"the {view} collection {self.name(view)!r} is empty: build the index first with "
                 "`python -m helpers run` (or notebooks 04 and 05)")
         res = col.query(query_embeddings=vectors, n_results=min(int(k), n),
                         where=normalise_where(where), include=["metadatas", "distances"])
@@ -309,7 +318,9 @@ class CatalogIndex:
 
     def get_vectors(self, view: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         """Stored (ids, vectors) of a view, for exact-search comparisons and plots."""
-        col = self.collection(view)
+        col = self._built(view)
+        if col is None:
+            return [], np.empty((0, self.dim), np.float32)
         got = col.get(ids=list(ids) if ids is not None else None, include=["embeddings"])
         vecs = np.asarray(got["embeddings"], dtype=np.float32).reshape(-1, self.dim)
         return list(got["ids"]), vecs

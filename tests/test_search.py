@@ -111,6 +111,15 @@ def test_empty_index_says_to_run_the_pipeline(built, tmp_path, capsys, monkeypat
     with pytest.raises(srch.SearchError, match="python -m helpers run") as err:
         srch.search(built["table"]["image_path"][0], mode="full", settings=settings)
     assert err.value.reason == "empty_index"
+    client = idx.get_client(settings)
+    assert client.list_collections() == []   # asking an unbuilt index creates nothing
+    index = idx.CatalogIndex.open(settings)
+    assert index.counts() == {"full": 0, "garment": 0}
+    with pytest.raises(idx.EmptyIndexError, match="build the index first"):
+        index.query("garment", np.ones(index.dim, np.float32))
+    ids, vectors = index.get_vectors("full")
+    assert ids == [] and vectors.shape == (0, index.dim)
+    assert client.list_collections() == []
     monkeypatch.setenv("WORKBOOK_CATALOG", str(settings.catalog))
     monkeypatch.setenv("WORKBOOK_CACHE_DIR", str(settings.cache_dir))
     monkeypatch.setenv("WORKBOOK_CHROMA_PATH", str(tmp_path / "empty-chroma"))
