@@ -270,6 +270,12 @@ def test_notebook_02_runs_offline_and_reports_mask_quality(workbook_env, tmp_pat
     rec = read_records(out)
     assert rec["masks"] == 48 and rec["second_run_calls"] == 0
     assert rec["mean_iou"] >= 0.8 and rec["median_iou"] >= 0.85
+    import nbformat
+
+    # every cell that draws a figure shows it (the CCP examples cell draws only with ccp_dir set)
+    for cell in nbformat.read(out, 4).cells:
+        if cell.cell_type == "code" and "= figures." in cell.source and "if ccp_dir" not in cell.source:
+            assert any("image/png" in (o.get("data") or {}) for o in cell.outputs), cell.source[:80]
 
 
 SCRIPT = """
