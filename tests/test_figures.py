@@ -58,3 +58,18 @@ def test_worst_masks_figure_carries_its_colour_key(tmp_path):
     texts = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
     assert any(t.startswith("green") for t in texts) and any(t.startswith("red") for t in texts) \
         and any(t.startswith("blue") for t in texts)
+
+
+def test_real_photo_examples_show_iou_and_quality_and_skip_failures():
+    from helpers import figures
+
+    image = np.full((60, 40, 3), 200, np.uint8)
+    truth = np.zeros((60, 40), bool)
+    truth[10:50, 10:30] = True
+    ok = {"image_id": "ccp-0005", "image": image, "pred": truth, "truth": truth, "iou": 1.0, "quality": 0.93}
+    unscored = {**ok, "image_id": "ccp-0010", "quality": None}
+    failed = {"image_id": "ccp-0020", "image": image, "pred": None, "truth": truth, "iou": 0.0, "reason": "no_garment"}
+    fig = figures.show_examples([ok, failed, unscored])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["ccp-0005: IoU 1.00, quality 0.93", "ccp-0010: IoU 1.00"]   # the failure has no tile
+    assert figures.show_examples([failed]) is None

@@ -213,3 +213,20 @@ def show_parser_steps(steps: dict[str, Any], title: str = "") -> plt.Figure:
     fig.tight_layout()
     return fig
 
+
+
+def show_examples(examples: Sequence[dict[str, Any]]) -> plt.Figure | None:
+    """Real photos with their predicted mask against the ground truth (green hit, red extra,
+    blue missed), titled with IoU and quality: `helpers.maskeval.ccp_examples` rows. None when
+    no example has a mask (every one failed); the pyplot figure is shown like the others."""
+    shown = [e for e in examples if e.get("pred") is not None]
+    if not shown:
+        return None
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 5.2), squeeze=False)
+    for ax, e in zip(axes[0], shown):
+        ax.imshow(overlay(e["image"], e["pred"], e["truth"]))
+        quality = "" if e.get("quality") is None else f", quality {e['quality']:.2f}"
+        ax.set_title(f"{e['image_id']}: IoU {e['iou']:.2f}{quality}", fontsize=9)
+        _off(ax)
+    fig.tight_layout()
+    return fig
