@@ -164,8 +164,12 @@ def test_example_folder_shows_a_skipped_file(generated, tmp_path):
 def test_data_notebook_runs_on_the_small_catalogue(workbook_env, tmp_path):
     from helpers.workbook import notebooks
 
+    import tempfile
+
+    leftovers = set(Path(tempfile.gettempdir()).glob("my_photos_*"))
     out = tmp_path / "01_data.ipynb"
     notebooks.run_notebook(notebooks.NOTEBOOK_DIR / "01_data.ipynb", out, {})
+    assert set(Path(tempfile.gettempdir()).glob("my_photos_*")) == leftovers   # the example folder is removed
     records = notebooks.read_records(out)
     assert records["catalog_images"] == 48 and records["catalog_items"] == 12
     assert records["distance_same_shoot"] < records["distance_same_item"]
