@@ -70,14 +70,6 @@ def normalize_prompt(prompt: str) -> str:
                     f"(and synonyms such as gown, shirt, jeans, outfit), not {prompt!r}")
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 class ParserMasker:
     """mask(image, prompt, *, image_id=None, box=None) -> bool mask; `last_quality` holds the
     quality score of the last mask made (None before the first)."""
@@ -114,7 +106,7 @@ class ParserMasker:
                 from helpers.settings import load_settings
 
                 cache_dir = load_settings().cache_dir
-            self._net = _session(parser_net.parser_onnx(cache_dir, self.weights_path), self.threads)
+            self._net = parser_net.session(cache_dir, self.weights_path, self.threads)
         return self._net
 
     def views(self, image: Image.Image) -> list[np.ndarray]:

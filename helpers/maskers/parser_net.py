@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.cache import Cache, content_key
+from helpers.cache import Cache, content_key, discard_corrupt
 from helpers.maskers import parser_backbone as pb
 
 N_CLASSES = 9
@@ -156,27 +156,33 @@ def export(net, path: Path | str) -> Path:
     return Path(path)
 
 
-def _loads(path: Path) -> bool:
-    try:
-        import onnxruntime as ort
-
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return True
-    except Exception:  # noqa: BLE001 - any load error means: export again
-        return False
-
-
 def parser_onnx(cache_dir: Path | str, weights: Path | str = WEIGHTS_PATH) -> Path:
-    """The network's ONNX in the cache, exported once from the pip weights and `weights`; a cached
-    file that does not load (truncated, corrupt) is replaced by a fresh export."""
+    """The network's ONNX in the cache, exported once from the pip weights and `weights`
+    (whether the file loads is `session`'s check: it opens the file anyway)."""
     from helpers.localembedder import _sha256_file, weights_path
 
     cache = Cache(cache_dir)
     key = content_key(_sha256_file(weights_path()).encode(), "parser-net-onnx-export",
                       tuned=_sha256_file(Path(weights)), **EXPORT_RECIPE)
     target = cache.path("models", key, ".onnx")
-    if target.is_file() and _loads(target):
+    if target.is_file():
         return target
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = export(load(weights), Path(tmp) / "parser.onnx")
         return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")
+
+
+def session(cache_dir: Path | str, weights: Path | str = WEIGHTS_PATH, threads: int = 1):
+    """An onnxruntime session of the network on `threads` threads. A cached export that does not
+    load (truncated, corrupt) is deleted with a warning (helpers.cache.discard_corrupt) and
+    exported again, as the embedder's model is."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    path = parser_onnx(cache_dir, weights)
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
+        discard_corrupt(path, "models", f"{type(exc).__name__}: {exc}")
+        return ort.InferenceSession(str(parser_onnx(cache_dir, weights)), opts, providers=["CPUExecutionProvider"])
