@@ -112,7 +112,10 @@ class ParserMasker:
     def views(self, image: Image.Image) -> list[np.ndarray]:
         """The network's 9 x 96 x 64 class probabilities on the padded input grid: of the photo,
         and with `flip` also of its mirror image (mirrored back; one batch of two)."""
-        x = pb.to_input(np.asarray(image.convert("RGB")))
+        return self._views(np.asarray(image.convert("RGB")))
+
+    def _views(self, rgb: np.ndarray) -> list[np.ndarray]:
+        x = pb.to_input(rgb)
         if not self.flip:
             return [self._session().run(None, {"x": x})[0][0]]
         probs = self._session().run(None, {"x": np.concatenate([x, x[..., ::-1]])})[0]
@@ -134,11 +137,16 @@ class ParserMasker:
 
     def mask_and_quality(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
                          box: Box | None = None) -> tuple[np.ndarray, float | None]:
+        return self._mask_quality_probs(image, prompt, image_id, box)[:2]
+
+    def _mask_quality_probs(self, image: Image.Image, prompt: str, image_id: str | None,
+                            box: Box | None) -> tuple[np.ndarray, float | None, np.ndarray]:
+        """mask_and_quality, plus the half-size probabilities it was made from (for explain)."""
         import cv2
 
         region = normalize_prompt(prompt)
         rgb = np.asarray(image.convert("RGB"))
-        views = self.views(image)
+        views = self._views(rgb)
         probs = self._half(np.mean(views, axis=0), rgb)
         product = product_shot_mask(rgb, probs)
         if product is not None:  # the garment alone on a plain background: its foreground
@@ -158,7 +166,7 @@ class ParserMasker:
             raise MaskError("no_garment", f"no {region} found{where} (the parser saw {describe(probs)}). "
                             "The image can still be searched as a whole photo.")
         self.last_quality = score
-        return mask, score
+        return mask, score, probs
 
     def mask(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
              box: Box | None = None) -> np.ndarray:
@@ -168,8 +176,7 @@ class ParserMasker:
     def explain(self, image: Image.Image, prompt: str = "dress") -> dict:
         """The steps for notebook 02: image, class map (likeliest class per pixel, half size),
         class shares, the prompt's mask and its quality score."""
-        probs = self.probabilities(image)
-        mask, score = self.mask_and_quality(image, prompt)
+        mask, score, probs = self._mask_quality_probs(image, prompt, None, None)   # one network run
         labels = probs.argmax(-1)
         shares = np.bincount(labels.ravel(), minlength=len(CLASSES)) / labels.size
         return {"image": np.asarray(image.convert("RGB")), "classes": labels, "class_names": CLASSES,
