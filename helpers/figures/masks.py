@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from helpers import cutting
+from helpers.figures.data import image_grid
 
 
 # overlay tints (RGB 0-255) and what they mean; `overlay_key` turns them into a legend
@@ -218,15 +219,10 @@ def show_parser_steps(steps: dict[str, Any], title: str = "") -> plt.Figure:
 def show_examples(examples: Sequence[dict[str, Any]]) -> plt.Figure | None:
     """Real photos with their predicted mask against the ground truth (green hit, red extra,
     blue missed), titled with IoU and quality: `helpers.maskeval.ccp_examples` rows. None when
-    no example has a mask (every one failed); the pyplot figure is shown like the others."""
+    no example has a mask (every one failed)."""
     shown = [e for e in examples if e.get("pred") is not None]
     if not shown:
         return None
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 5.2), squeeze=False)
-    for ax, e in zip(axes[0], shown):
-        ax.imshow(overlay(e["image"], e["pred"], e["truth"]))
-        quality = "" if e.get("quality") is None else f", quality {e['quality']:.2f}"
-        ax.set_title(f"{e['image_id']}: IoU {e['iou']:.2f}{quality}", fontsize=9)
-        _off(ax)
-    fig.tight_layout()
-    return fig
+    titles = [f"{e['image_id']}: IoU {e['iou']:.2f}" + ("" if e.get("quality") is None else f", quality {e['quality']:.2f}")
+              for e in shown]
+    return image_grid([overlay(e["image"], e["pred"], e["truth"]) for e in shown], titles, ncols=len(shown), size=3.4)
