@@ -147,13 +147,21 @@ def keys_and_run_key(env_):
     return keys, job_.run_key(keys)
 
 
+def submitted(settings, run_key: str, *polls: tuple):
+    """A stubbed Bedrock control client that expects the job's exact create request, then answers
+    each status poll in turn: (status, processed[, message])."""
+    client, stub = control(settings)
+    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
+    for status, processed, *message in polls:
+        stub.add_response("get_model_invocation_job", job(status, processed, *message, run_key=run_key),
+                          {"jobIdentifier": ARN})
+    return client, stub
+
+
 def test_batch_writes_submits_polls_and_caches_under_the_on_demand_keys(env, capsys):
     settings, s3, embedder, images, cache = env
     keys, run_key = keys_and_run_key(env)
-    client, stub = control(settings)
-    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
-    stub.add_response("get_model_invocation_job", job("InProgress", 0, run_key=run_key), {"jobIdentifier": ARN})
-    stub.add_response("get_model_invocation_job", job("Completed", 6, run_key=run_key), {"jobIdentifier": ARN})
+    client, stub = submitted(settings, run_key, ("InProgress", 0), ("Completed", 6))
     worker = FakeBedrockWorker(s3, run_key)
     run = bb.embed_images_batched(images, embedder, view="full", cache=cache, settings=settings,
                                   bedrock=client, s3=s3, sleep=worker, progress=False)
@@ -175,11 +183,7 @@ def test_batch_writes_submits_polls_and_caches_under_the_on_demand_keys(env, cap
 def test_partial_failure_becomes_failure_rows_and_the_rest_is_cached(env):
     settings, s3, embedder, images, cache = env
     keys, run_key = keys_and_run_key(env)
-    client, stub = control(settings)
-    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
-    stub.add_response("get_model_invocation_job", job("InProgress", 2, run_key=run_key), {"jobIdentifier": ARN})
-    stub.add_response("get_model_invocation_job", job("PartiallyCompleted", 6, run_key=run_key),
-                      {"jobIdentifier": ARN})
+    client, stub = submitted(settings, run_key, ("InProgress", 2), ("PartiallyCompleted", 6))
     run = bb.embed_images_batched(images, embedder, view="full", cache=cache, settings=settings,
                                   bedrock=client, s3=s3, sleep=FakeBedrockWorker(s3, run_key, {1, 4}),
                                   progress=False)
@@ -194,9 +198,7 @@ def test_partial_failure_becomes_failure_rows_and_the_rest_is_cached(env):
 def test_a_crash_after_submit_resumes_the_same_job_without_submitting_again(env):
     settings, s3, embedder, images, cache = env
     keys, run_key = keys_and_run_key(env)
-    client, stub = control(settings)
-    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
-    stub.add_response("get_model_invocation_job", job("InProgress", 1, run_key=run_key), {"jobIdentifier": ARN})
+    client, stub = submitted(settings, run_key, ("InProgress", 1))
     with pytest.raises(KeyboardInterrupt):
         bb.embed_images_batched(images, embedder, view="full", cache=cache, settings=settings,
                                 bedrock=client, s3=s3, sleep=FakeBedrockWorker(s3, run_key, crash=True),
@@ -221,11 +223,8 @@ def test_a_crash_after_submit_resumes_the_same_job_without_submitting_again(env)
 def test_failed_job_says_what_happened_and_what_to_do(env):
     settings, s3, embedder, images, cache = env
     _, run_key = keys_and_run_key(env)
-    client, stub = control(settings)
-    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
-    stub.add_response("get_model_invocation_job",
-                      job("Failed", 0, "Amazon Bedrock could not access the S3 input location.", run_key),
-                      {"jobIdentifier": ARN})
+    client, stub = submitted(settings, run_key,
+                             ("Failed", 0, "Amazon Bedrock could not access the S3 input location."))
     with pytest.raises(bb.BatchJobError) as info:
         bb.embed_images_batched(images, embedder, view="full", cache=cache, settings=settings,
                                 bedrock=client, s3=s3, sleep=FakeBedrockWorker(s3, run_key), progress=False)
@@ -263,10 +262,7 @@ def test_embed_images_itself_sends_many_bedrock_misses_to_one_batch_job(env, mon
 
     settings, s3, embedder, images, cache = env
     keys, run_key = keys_and_run_key(env)
-    client, stub = control(settings)
-    stub.add_response("create_model_invocation_job", {"jobArn": ARN}, expected_create(run_key))
-    stub.add_response("get_model_invocation_job", job("InProgress", 0, run_key=run_key), {"jobIdentifier": ARN})
-    stub.add_response("get_model_invocation_job", job("Completed", 6, run_key=run_key), {"jobIdentifier": ARN})
+    client, stub = submitted(settings, run_key, ("InProgress", 0), ("Completed", 6))
     worker = FakeBedrockWorker(s3, run_key)
 
     class Job(bb.BatchEmbedJob):  # the clients and the clock the test controls
