@@ -52,10 +52,14 @@ def details(model_id: str, status: str, eol: datetime | None = None) -> dict:
                              "modelLifecycle": life}}
 
 
+def expect_model(cstub, model_id: str, status: str = "ACTIVE", eol: datetime | None = None) -> None:
+    """The control stub answers the exact get_foundation_model(model_id) request with that lifecycle."""
+    cstub.add_response("get_foundation_model", details(model_id, status, eol), {"modelIdentifier": model_id})
+
+
 def test_active_model_is_ok(clients):
     control, _, cstub, _ = clients
-    cstub.add_response("get_foundation_model", details(lc.TITAN_EMBED, "ACTIVE"),
-                       {"modelIdentifier": lc.TITAN_EMBED})
+    expect_model(cstub, lc.TITAN_EMBED)
     row = lc.check_model("embed_model_id", lc.TITAN_EMBED, control=control, now=NOW)
     assert (row["lifecycle"], row["ok"], row["invoke"]) == ("ACTIVE", True, "not probed")
     assert lc.NOVA_EMBED in row["message"] and "re-embedding" in row["message"]
@@ -63,17 +67,14 @@ def test_active_model_is_ok(clients):
 
 def test_inference_profile_is_checked_through_its_foundation_model(clients):
     control, _, cstub, _ = clients
-    cstub.add_response("get_foundation_model", details("amazon.nova-2-lite-v1:0", "ACTIVE"),
-                       {"modelIdentifier": "amazon.nova-2-lite-v1:0"})
+    expect_model(cstub, "amazon.nova-2-lite-v1:0")
     row = lc.check_model("box_model_id", NOVA_LITE, control=control, now=NOW)
     assert row["lifecycle"] == "ACTIVE" and row["ok"] and row["message"] == "active"
 
 
 def test_legacy_model_names_date_setting_and_replacement(clients):
     control, _, cstub, _ = clients
-    cstub.add_response("get_foundation_model",
-                       details(lc.NOVA_CANVAS, "LEGACY", datetime(2026, 12, 30, tzinfo=timezone.utc)),
-                       {"modelIdentifier": lc.NOVA_CANVAS})
+    expect_model(cstub, lc.NOVA_CANVAS, "LEGACY", datetime(2026, 12, 30, tzinfo=timezone.utc))
     row = lc.check_model("mask_model_id", lc.NOVA_CANVAS, control=control, now=NOW)
     assert row["lifecycle"] == "LEGACY" and not row["ok"]
     for needle in ("2026-12-30", "mask_model_id (WORKBOOK_MASK_MODEL_ID)", "masker='boxes'", NOVA_LITE):
@@ -82,9 +83,7 @@ def test_legacy_model_names_date_setting_and_replacement(clients):
 
 def test_legacy_past_its_end_of_life_is_eol(clients):
     control, _, cstub, _ = clients
-    cstub.add_response("get_foundation_model",
-                       details(lc.TITAN_MASK_V2, "LEGACY", datetime(2026, 6, 30, tzinfo=timezone.utc)),
-                       {"modelIdentifier": lc.TITAN_MASK_V2})
+    expect_model(cstub, lc.TITAN_MASK_V2, "LEGACY", datetime(2026, 6, 30, tzinfo=timezone.utc))
     row = lc.check_model("mask_model_id", lc.TITAN_MASK_V2, control=control, now=NOW)
     assert row["lifecycle"] == "EOL" and not row["ok"]
     assert "past its end of life on 2026-06-30" in row["message"]
@@ -126,8 +125,7 @@ def test_access_denied_to_the_check_is_not_called_retired(clients):
 
 def test_probe_that_answers_with_the_retired_model_error(clients):
     control, runtime, cstub, rstub = clients
-    cstub.add_response("get_foundation_model", details("amazon.nova-2-lite-v1:0", "ACTIVE"),
-                       {"modelIdentifier": "amazon.nova-2-lite-v1:0"})
+    expect_model(cstub, "amazon.nova-2-lite-v1:0")
     rstub.add_client_error("converse", "ValidationException",
                            "This model version has reached the end of its life. Please refer to the "
                            "AWS documentation for more details.", 400,
@@ -139,8 +137,7 @@ def test_probe_that_answers_with_the_retired_model_error(clients):
 
 def test_probe_of_an_embedding_model_works(clients):
     control, runtime, cstub, rstub = clients
-    cstub.add_response("get_foundation_model", details(lc.NOVA_EMBED, "ACTIVE"),
-                       {"modelIdentifier": lc.NOVA_EMBED})
+    expect_model(cstub, lc.NOVA_EMBED)
     payload = json.dumps({"embeddings": [{"embeddingType": "TEXT", "embedding": [0.1] * 256}]}).encode()
     expected = {"modelId": lc.NOVA_EMBED, "contentType": "application/json", "accept": "application/json",
                 "body": json.dumps({"schemaVersion": "nova-multimodal-embed-v1",
@@ -157,8 +154,7 @@ def test_probe_of_an_embedding_model_works(clients):
 
 def test_probe_access_denied_says_enable_model_access(clients):
     control, runtime, cstub, rstub = clients
-    cstub.add_response("get_foundation_model", details(lc.TITAN_EMBED, "ACTIVE"),
-                       {"modelIdentifier": lc.TITAN_EMBED})
+    expect_model(cstub, lc.TITAN_EMBED)
     rstub.add_client_error("invoke_model", "AccessDeniedException",
                            "You don't have access to the model with the specified model ID.", 403,
                            expected_params=lc.probe_request(lc.TITAN_EMBED))
@@ -171,7 +167,7 @@ def test_probe_access_denied_says_enable_model_access(clients):
 def test_lifecycle_table_lists_every_model_and_what_is_used(clients, capsys):
     control, runtime, cstub, rstub = clients
     for mid in (lc.TITAN_MASK_V2, "amazon.nova-2-lite-v1:0", lc.TITAN_EMBED):
-        cstub.add_response("get_foundation_model", details(mid, "ACTIVE"), {"modelIdentifier": mid})
+        expect_model(cstub, mid)
     table = lc.lifecycle_table(settings(), control=control, now=NOW)
     assert list(table["setting"]) == ["mask_model_id", "box_model_id", "embed_model_id"]
     assert list(table["used"]) == [False, True, True]   # bedrock + auto masker -> boxes
@@ -181,7 +177,7 @@ def test_lifecycle_table_lists_every_model_and_what_is_used(clients, capsys):
 def test_probes_print_their_estimate_first(clients, capsys):
     control, runtime, cstub, rstub = clients
     for mid in (lc.TITAN_MASK_V2, "amazon.nova-2-lite-v1:0", lc.TITAN_EMBED):
-        cstub.add_response("get_foundation_model", details(mid, "ACTIVE"), {"modelIdentifier": mid})
+        expect_model(cstub, mid)
     rstub.add_response("converse", {"output": {"message": {"role": "assistant", "content": [{"text": "OK"}]}},
                                     "stopReason": "end_turn",
                                     "usage": {"inputTokens": 9, "outputTokens": 1, "totalTokens": 10},
@@ -217,14 +213,12 @@ def test_get_masker_titan_warns_and_auto_on_bedrock_is_boxes():
 
 def test_access_check_shows_the_box_model_when_boxes_mask(clients):
     control, _, cstub, _ = clients
-    cstub.add_response("get_foundation_model", details("amazon.nova-2-lite-v1:0", "ACTIVE"),
-                       {"modelIdentifier": "amazon.nova-2-lite-v1:0"})
+    expect_model(cstub, "amazon.nova-2-lite-v1:0")
     cstub.add_response("get_foundation_model_availability",
                        {"modelId": "amazon.nova-2-lite-v1:0", "agreementAvailability": {"status": "AVAILABLE"},
                         "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
                         "regionAvailability": "AVAILABLE"}, {"modelId": NOVA_LITE})
-    cstub.add_response("get_foundation_model", details(lc.TITAN_EMBED, "ACTIVE"),
-                       {"modelIdentifier": lc.TITAN_EMBED})
+    expect_model(cstub, lc.TITAN_EMBED)
     cstub.add_response("get_foundation_model_availability",
                        {"modelId": lc.TITAN_EMBED, "agreementAvailability": {"status": "AVAILABLE"},
                         "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
