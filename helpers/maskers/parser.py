@@ -39,6 +39,7 @@ from helpers.errors import MaskError
 from helpers.maskers import parser_backbone as pb
 from helpers.maskers import parser_net
 from helpers.maskers.base import Box
+from helpers.maskers.guided import guided_filter
 
 WEIGHTS_PATH = parser_net.WEIGHTS_PATH
 CLASSES = ("background", "skin", "hair", "dress", "top", "skirt", "trousers", "other", "accessory")
@@ -194,7 +195,7 @@ def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = 8, eps: float = 1e-
     small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
     out = probs.copy()
     garment = np.ascontiguousarray(out[..., list(GARMENT)].sum(-1))
-    filtered = np.clip(cv2.ximgproc.guidedFilter(small, garment, radius, eps * 255 * 255), 0, 1)
+    filtered = np.clip(guided_filter(small, garment, radius, eps * 255 * 255), 0, 1)
     out[..., list(GARMENT)] *= (filtered / np.maximum(garment, 1e-6))[..., None]
     rest = [i for i in range(len(CLASSES)) if i not in GARMENT]
     out[..., rest] *= ((1 - filtered) / np.maximum(1 - garment, 1e-6))[..., None]
