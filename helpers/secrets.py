@@ -26,7 +26,8 @@ from urllib.parse import quote, unquote
 REDACTED = "[REDACTED]"
 
 #: Access key ids: long-term (AKIA), temporary (ASIA), and the other documented id prefixes.
-KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA|A3T[A-Z0-9])"
+#: (It starts with the literal "A" so that `re` skips to each "A": 30 times faster over a figure.)
+KEY_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA|BIA|CCA|IDA|ROA|GPA|NPA|NVA|IPA|3T[A-Z0-9])"
                     r"[A-Z0-9]{16}(?![A-Z0-9])")
 _B64 = r"[A-Za-z0-9/+=]"
 #: A base64 value that may go on over line breaks, as textwrap or pprint ('…'\n '…') wrap it.
@@ -41,6 +42,7 @@ LABELLED = re.compile(
 #: "FQoGZXIvYXdz…" and "AQoDYXdz…" before; a long run after the short prefix counts too.
 TOKEN = re.compile(r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz)(?=" + _B64 + r"{16})" + _VALUE
                    + r"|(?<![A-Za-z0-9/+=])(?:AQo[DE]|FQoG|FwoG|IQoJ)(?=" + _B64 + r"{80})" + _VALUE)
+_TOKEN_STARTS = ("IQoJ", "FwoG", "FQoG", "AQoD", "AQoE")  # cheap tests before the slower patterns
 #: A bare 40-character secret key: only counted in a text that also holds a key id.
 _BARE_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])" + _B64 + r"{40}(?![A-Za-z0-9/+=])")
 _ENV_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -121,8 +123,11 @@ def known_secrets(env: Mapping[str, str] | None = None, profile: str | None = No
 
 def _views(text: str) -> list[str]:
     """`text` as stored, without colours, and decoded (tags, entities, escapes, URL encoding)."""
-    plain = _ANSI.sub("", text)
-    decoded = unquote(html.unescape(_TAG.sub(" ", _ESCAPE.sub("", plain))))
+    plain = _ANSI.sub("", text) if "\x1b" in text else text
+    decoded = _ESCAPE.sub("", plain) if "\\" in plain else plain
+    decoded = _TAG.sub(" ", decoded) if "<" in decoded else decoded
+    decoded = html.unescape(decoded) if "&" in decoded else decoded
+    decoded = unquote(decoded) if "%" in decoded else decoded
     return list(dict.fromkeys((text, plain, decoded)))
 
 
@@ -133,8 +138,11 @@ def _matches(text: str, known: Mapping[str, str]) -> list[tuple[str, str]]:
         out += [(desc, value) for value, desc in known.items() if value in view]
         keys = [m.group() for m in KEY_ID.finditer(view)]
         out += [("an AWS access key id", key) for key in keys]
-        out += [(f"a labelled {m.group('label')}", m.group("value")) for m in LABELLED.finditer(view)]
-        out += [("an AWS session token", m.group()) for m in TOKEN.finditer(view)]
+        lower = view.lower()
+        if "secret" in lower or "token" in lower:
+            out += [(f"a labelled {m.group('label')}", m.group("value")) for m in LABELLED.finditer(view)]
+        if any(start in view for start in _TOKEN_STARTS):
+            out += [("an AWS session token", m.group()) for m in TOKEN.finditer(view)]
         if keys:  # anywhere in the same text: 400 dashes between them hide nothing
             out += [("an unlabelled 40-character secret beside a key id", m.group())
                     for m in _BARE_SECRET.finditer(view) if _looks_random(m.group())]
@@ -206,9 +214,21 @@ def _context(container: Any, key: Any) -> str:
     return f"{key}: {container[key]}" if isinstance(key, str) else container[key]
 
 
+def _names(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """(path, name) for every dict key of a JSON tree: a name can hold a secret too."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        if isinstance(node, dict):
+            yield path, str(key)
+        yield from _names(value, path + (key,))
+
+
 def _scan_tree(tree: Any, known: Mapping[str, str]) -> list[tuple[Finding, str]]:
-    return [(Finding(what, _where(path)), value) for path, container, key in _leaves(tree)
-            for what, value in _matches(_context(container, key), known)]
+    """(finding, value) for every credential in the strings and the names of a JSON tree."""
+    found = [(Finding(what, _where(path)), value) for path, container, key in _leaves(tree)
+             for what, value in _matches(_context(container, key), known)]
+    return found + [(Finding(what, f"a name in {_where(path) or 'the file'}"), value)
+                    for path, name in _names(tree) for what, value in _matches(name, known)]
 
 
 def scan_notebook(nb: Any, known: Mapping[str, str] | None = None) -> list[Finding]:
@@ -236,7 +256,7 @@ def redact_notebook(nb: Any, known: Mapping[str, str] | None = None) -> list[Fin
 def _left_on_disk(path: Path, values: set[str], known: Mapping[str, str]) -> bool:
     """True if the file as written still holds a pattern or any form of a value."""
     text = path.read_text(encoding="utf-8")
-    if _matches(text, known) or any(form in text for value in values for form in _forms(value)):
+    if any(form in text for value in values for form in _forms(value)):
         return True
     tree = json.loads(text)
     if path.suffix == ".ipynb":
@@ -260,9 +280,6 @@ def check_file(path: Path | str, known: Mapping[str, str] | None = None) -> tupl
     notebook, text = path.suffix == ".ipynb", path.read_text(encoding="utf-8")
     tree = nbformat.reads(text, as_version=4) if notebook else json.loads(text)
     found = _scan_tree(tree, known)
-    seen = {value for _, value in found}  # a name (dict key) is no string of the tree: the text has it
-    found += [(Finding(what, "a name in the file"), v) for what, v in _matches(text, known)
-              if not any(v in s for s in seen)]
     if not found:
         return [], ""
     redact_notebook(tree, known)
