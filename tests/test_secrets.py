@@ -244,3 +244,25 @@ def test_run_all_and_run_notebook_refuse_credentials_in_parameters_or_sources(tm
     with pytest.raises(runner.NotebookError, match="02_leaky.ipynb holds credential-like text"):
         runner.run_notebook(leaky, tmp_path / "out.ipynb")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out.ipynb").exists()
+
+
+def test_a_real_run_fails_on_html_and_metadata_secrets_and_its_summary_and_copy_are_clean(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    show = ("from IPython.display import display\n"
+            f"secret = bytes.fromhex('{EXAMPLE_SECRET.encode().hex()}').decode()\n"  # not in the source
+            "display({'text/html': f'<tr><td>SecretAccessKey</td><td>{secret}</td></tr>', 'text/plain': 'row'},\n"
+            "        raw=True, metadata={'text/html': {'token': 'IQoJb3JpZ2lu' + secret}})")
+    nb = tmp_path / "01_html.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                       new_code_cell(show)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), nb)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = runner.run_all([nb], {}, run_dir=run_dir)
+    assert results[0].status == "failed" and "the copy was redacted" in results[0].error
+    assert "metadata" in results[0].error  # the output metadata was scanned too
+    for path in (run_dir / "01_html.ipynb", run_dir / "summary.json"):
+        assert_gone(path, EXAMPLE_SECRET)
+    assert EXAMPLE_SECRET not in capsys.readouterr().err
