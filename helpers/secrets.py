@@ -5,7 +5,7 @@ credential looks like, and every probe so far found a way round a scan of one pl
 - text hides values in encodings, so each string is also scanned decoded (ANSI colours gone,
   HTML tags and entities, escaped quotes `{\\"SecretAccessKey\\": ...}` and URL encoding undone),
   and a value found there is redacted in every form the original can hold it;
-- a value wraps over lines (textwrap, pprint's `'…'\\n '…'`), so a value goes on over line breaks;
+- a value wraps over lines (textwrap, adjacent literals `'…'\\n '…'`), so it goes on over line breaks;
 - a secret hides anywhere in a notebook: sources, outputs, output metadata, notebook metadata
   (papermill's parameters, saved widget state), so every string of the notebook is scanned;
 - the credentials boto3 would use are known by value (environment and AWS files; no network);
@@ -30,7 +30,7 @@ REDACTED = "[REDACTED]"
 KEY_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA|BIA|CCA|IDA|ROA|GPA|NPA|NVA|IPA|3T[A-Z0-9])"
                     r"[A-Z0-9]{16}(?![A-Z0-9])")
 _B64 = r"[A-Za-z0-9/+=]"
-#: A base64 value that may go on over line breaks, as textwrap or pprint ('…'\n '…') wrap it.
+#: A base64 value that may go on over line breaks, as textwrap or adjacent literals ('…'\n '…') wrap it.
 _VALUE = _B64 + r"+(?:['\"]?[ \t]*\r?\n[ \t]*['\"]?" + _B64 + r"+)*"
 #: A labelled secret or token, as Python, JSON, INI, shell or a table prints it:
 #: aws_secret_access_key="…", 'SecretAccessKey': '…', X-Amz-Security-Token=…, SessionToken │ …

@@ -4,6 +4,7 @@ temporary AWS credentials file, botocore's own credential chain; the network is 
 import json
 import socket
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -124,7 +125,8 @@ def assert_gone(path: Path, *values: str) -> None:
 
 
 def test_key_id_then_400_dashes_then_the_secret_is_really_redacted(tmp_path, aws_files):
-    out = executed(tmp_path, new_output("stream", name="stdout", text=f"{EXAMPLE_ID}{'-' * 400}{EXAMPLE_SECRET}\n"))
+    text = f"{EXAMPLE_ID}{'-' * 400}{EXAMPLE_SECRET}\n"
+    out = executed(tmp_path, new_output("stream", name="stdout", text=text))
     with pytest.raises(runner.SecretLeak, match="the copy was redacted"):
         runner.scan_for_secrets(out)
     assert_gone(out, EXAMPLE_ID, EXAMPLE_SECRET)
@@ -146,7 +148,7 @@ def test_a_session_token_wrapped_over_lines_is_removed_line_by_line(tmp_path, aw
     ("HTML entities", f"{{&quot;SecretAccessKey&quot;: &quot;{EXAMPLE_SECRET}&quot;}}"),
     ("HTML table cell", f"<table><tr><td>SecretAccessKey</td><td>{EXAMPLE_SECRET}</td></tr></table>"),
     ("URL-encoded token", "https://b.s3.amazonaws.com/k?X-Amz-Security-Token="
-                          + __import__("urllib.parse").parse.quote(LONG_TOKEN, safe="") + "&X-Amz-Expires=60"),
+                          + quote(LONG_TOKEN, safe="") + "&X-Amz-Expires=60"),
     ("old AQoD token", f"creds.token = {OLD_TOKENS[0]}"),
     ("old FQoG token", f"{OLD_TOKENS[1]}\n"),
 ])
@@ -174,7 +176,8 @@ def test_output_metadata_and_widget_state_are_scanned(tmp_path, aws_files):
 
 def test_a_secret_in_the_source_and_its_output_is_removed_from_both(tmp_path, aws_files):
     cell = new_code_cell(f'aws_secret_access_key = "{EXAMPLE_SECRET}"\nprint(aws_secret_access_key)',
-                         outputs=[new_output("stream", name="stdout", text=f"aws_secret_access_key={EXAMPLE_SECRET}\n")])
+                         outputs=[new_output("stream", name="stdout",
+                                             text=f"aws_secret_access_key={EXAMPLE_SECRET}\n")])
     out = tmp_path / "01_src.ipynb"
     nbformat.write(new_notebook(cells=[cell]), out)
     with pytest.raises(runner.SecretLeak, match="the copy was redacted") as info:
@@ -187,7 +190,8 @@ def test_redacted_is_said_only_when_the_file_on_disk_is_clean(tmp_path, aws_file
     # a live secret used as a name (a JSON key) in output metadata: no string redaction can remove
     # it, so the copy must be deleted, not called "redacted"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EXAMPLE_SECRET)
-    out = executed(tmp_path, new_output("display_data", data={"text/plain": "x"}, metadata={EXAMPLE_SECRET: 1}))
+    out = executed(tmp_path, new_output("display_data", data={"text/plain": "x"},
+                                        metadata={EXAMPLE_SECRET: 1}))
     with pytest.raises(runner.SecretLeak, match="could not remove it, so the copy was deleted"):
         runner.scan_for_secrets(out)
     assert not out.exists()
@@ -195,7 +199,8 @@ def test_redacted_is_said_only_when_the_file_on_disk_is_clean(tmp_path, aws_file
 
 def test_a_run_summary_is_checked_like_a_notebook(tmp_path, aws_files):
     summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"notebooks": [{"error": f"ValueError: bad key {EXAMPLE_ID} {EXAMPLE_SECRET}"}]}))
+    error = f"ValueError: bad key {EXAMPLE_ID} {EXAMPLE_SECRET}"
+    summary.write_text(json.dumps({"notebooks": [{"error": error}]}))
     found, outcome = secrets.check_file(summary)
     assert outcome == "redacted" and "notebooks 0 error" in str(found[0])
     assert_gone(summary, EXAMPLE_ID, EXAMPLE_SECRET)
@@ -232,12 +237,16 @@ def test_cli_refuses_a_credential_parameter_before_running(tmp_path, aws_files, 
     assert not runs.exists()  # no injected cell, no metadata.papermill, no summary.json
 
 
-def test_run_all_and_run_notebook_refuse_credentials_in_parameters_or_sources(tmp_path, aws_files):
+def test_run_all_and_run_notebook_refuse_credentials_in_parameters_or_sources(tmp_path, aws_files,
+                                                                               monkeypatch):
     nb = token_notebook(tmp_path)
     with pytest.raises(runner.NotebookError, match="parameter token looks like"):
         runner.run_all([nb], {"token": EXAMPLE_ID}, runs_root=tmp_path / "runs")
     with pytest.raises(runner.NotebookError, match="parameter token secret_key looks like"):
         runner.run_notebook(nb, tmp_path / "out.ipynb", {"token": {"secret_key": "x" * 4 + EXAMPLE_SECRET}})
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", PROFILE_SECRET)  # no known shape: found by its value
+    with pytest.raises(runner.NotebookError, match=r"parameter token looks like .*value of \$AWS_SECRET"):
+        runner.run_all([nb], {"token": f"use {PROFILE_SECRET}"}, runs_root=tmp_path / "runs")
     leaky = tmp_path / "02_leaky.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("token = None", metadata={"tags": ["parameters"]}),
                                        new_code_cell(f"session_token = '{LONG_TOKEN}'")]), leaky)
@@ -252,7 +261,8 @@ def test_a_real_run_fails_on_html_and_metadata_secrets_and_its_summary_and_copy_
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     show = ("from IPython.display import display\n"
             f"secret = bytes.fromhex('{EXAMPLE_SECRET.encode().hex()}').decode()\n"  # not in the source
-            "display({'text/html': f'<tr><td>SecretAccessKey</td><td>{secret}</td></tr>', 'text/plain': 'row'},\n"
+            "row = f'<tr><td>SecretAccessKey</td><td>{secret}</td></tr>'\n"
+            "display({'text/html': row, 'text/plain': 'row'},\n"
             "        raw=True, metadata={'text/html': {'token': 'IQoJb3JpZ2lu' + secret}})")
     nb = tmp_path / "01_html.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
