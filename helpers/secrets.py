@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote, unquote
 
 REDACTED = "[REDACTED]"
@@ -43,8 +43,10 @@ LABELLED = re.compile(
 TOKEN = re.compile(r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz|AQoDYXdz)(?=" + _B64 + r"{16})" + _VALUE
                    + r"|(?<![A-Za-z0-9/+=])(?:AQo[DE]|FQoG|FwoG|IQoJ)(?=" + _B64 + r"{80})" + _VALUE)
 _TOKEN_STARTS = ("IQoJ", "FwoG", "FQoG", "AQoD", "AQoE")  # cheap tests before the slower patterns
-#: A bare 40-character secret key: only counted in a text that also holds a key id.
-_BARE_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])" + _B64 + r"{40}(?![A-Za-z0-9/+=])")
+#: A bare secret key is a run of exactly 40 base64 characters, only counted in a text that also
+#: holds a key id. (Whole runs, not a lookbehind at each position: a figure is one long run.)
+_B64_RUN = re.compile(_B64 + r"{40,}")
+_KEY_WHAT = "an AWS access key id"
 _ENV_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 # credential providers that call the network or run a program: never used for a scan
 _NETWORK_PROVIDERS = ("assume-role", "assume-role-with-web-identity", "sso", "login", "custom-process",
@@ -131,21 +133,22 @@ def _views(text: str) -> list[str]:
     return list(dict.fromkeys((text, plain, decoded)))
 
 
-def _matches(text: str, known: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(description, value) of every credential in `text` or in one of its decoded views."""
+def _matches(text: str, known: Mapping[str, str], key_seen: bool = False) -> list[tuple[str, str]]:
+    """(description, value) of every credential in `text` or in one of its decoded views;
+    `key_seen`: a key id was printed elsewhere (another output), so bare secrets count here too."""
     out: list[tuple[str, str]] = []
     for view in _views(text):
         out += [(desc, value) for value, desc in known.items() if value in view]
         keys = [m.group() for m in KEY_ID.finditer(view)]
-        out += [("an AWS access key id", key) for key in keys]
+        out += [(_KEY_WHAT, key) for key in keys]
         lower = view.lower()
         if "secret" in lower or "token" in lower:
             out += [(f"a labelled {m.group('label')}", m.group("value")) for m in LABELLED.finditer(view)]
         if any(start in view for start in _TOKEN_STARTS):
             out += [("an AWS session token", m.group()) for m in TOKEN.finditer(view)]
-        if keys:  # anywhere in the same text: 400 dashes between them hide nothing
+        if keys or key_seen:  # anywhere in the same text: 400 dashes between them hide nothing
             out += [("an unlabelled 40-character secret beside a key id", m.group())
-                    for m in _BARE_SECRET.finditer(view) if _looks_random(m.group())]
+                    for m in _B64_RUN.finditer(view) if len(m.group()) == 40 and _looks_random(m.group())]
     return list(dict.fromkeys(out))
 
 
@@ -163,19 +166,24 @@ def find_in_text(text: str, known: Mapping[str, str] | None = None) -> list[str]
     return list(dict.fromkeys(what for what, _ in _matches(text, known)))
 
 
-def _redact(value: str, context: str, known: Mapping[str, str], mark: str) -> str:
-    """`value` with every credential found in `context` (value plus its label) replaced by
-    `mark`: in the original if that removes all, else in its plain or decoded view, else whole."""
-    found = _matches(context, known)
-    if not found:
+def _redact(value: str, context: str, known: Mapping[str, str], mark: str,
+            found: Iterable[str] = (), key_seen: bool = False) -> str:
+    """`value` with every credential in `context` (value plus its label), and every value
+    `found` elsewhere in the same file, replaced by `mark`: in the original if that removes
+    all, else in its plain or decoded view, else the whole string."""
+    values = {v for _, v in _matches(context, known, key_seen)} | set(found) | set(known)
+    forms = sorted({f for v in values for f in _forms(v)}, key=len, reverse=True)
+
+    def clean(text: str) -> bool:
+        return not _matches(text, known, key_seen) and not any(form in text for form in forms)
+
+    if clean(context):
         return value
-    forms = {f for _, v in found for f in _forms(v)} | {f for v in known for f in _forms(v)}
-    ordered = sorted(forms, key=len, reverse=True)
     for view in _views(value):
         out = view
-        for form in ordered:
+        for form in forms:
             out = out.replace(form, mark)
-        if not _matches(context.replace(value, out), known):
+        if clean(context.replace(value, out)):
             return out
     return mark
 
@@ -223,12 +231,16 @@ def _names(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
         yield from _names(value, path + (key,))
 
 
-def _scan_tree(tree: Any, known: Mapping[str, str]) -> list[tuple[Finding, str]]:
-    """(finding, value) for every credential in the strings and the names of a JSON tree."""
+def _scan_tree(tree: Any, known: Mapping[str, str], key_seen: bool = False) -> list[tuple[Finding, str]]:
+    """(finding, value) for every credential in the strings and the names of a JSON tree. A key
+    id anywhere makes a bare secret count everywhere: it may be printed in the next cell."""
     found = [(Finding(what, _where(path)), value) for path, container, key in _leaves(tree)
-             for what, value in _matches(_context(container, key), known)]
-    return found + [(Finding(what, f"a name in {_where(path) or 'the file'}"), value)
-                    for path, name in _names(tree) for what, value in _matches(name, known)]
+             for what, value in _matches(_context(container, key), known, key_seen)]
+    found += [(Finding(what, f"a name in {_where(path) or 'the file'}"), value)
+              for path, name in _names(tree) for what, value in _matches(name, known, key_seen)]
+    if not key_seen and any(f.what == _KEY_WHAT for f, _ in found):
+        return _scan_tree(tree, known, key_seen=True)
+    return found
 
 
 def scan_notebook(nb: Any, known: Mapping[str, str] | None = None) -> list[Finding]:
@@ -245,12 +257,17 @@ def scan_parameters(parameters: Mapping[str, Any], known: Mapping[str, str] | No
 
 
 def redact_notebook(nb: Any, known: Mapping[str, str] | None = None) -> list[Finding]:
-    """Redact every string of `nb` (any JSON tree) in place; return what a fresh scan still
-    finds (nothing, normally)."""
+    """Redact every string of `nb` (any JSON tree) in place, removing each value found anywhere
+    from every string; return what a fresh scan still finds (nothing, normally)."""
     known = known_secrets() if known is None else known
-    for _, container, key in list(_leaves(nb)):
-        container[key] = _redact(container[key], _context(container, key), known, REDACTED)
+    _redact_tree(nb, known, _scan_tree(nb, known))
     return scan_notebook(nb, known)
+
+
+def _redact_tree(tree: Any, known: Mapping[str, str], found: list[tuple[Finding, str]]) -> None:
+    values, key_seen = {value for _, value in found}, any(f.what == _KEY_WHAT for f, _ in found)
+    for _, container, key in list(_leaves(tree)):
+        container[key] = _redact(container[key], _context(container, key), known, REDACTED, values, key_seen)
 
 
 def _left_on_disk(path: Path, values: set[str], known: Mapping[str, str]) -> bool:
@@ -282,7 +299,7 @@ def check_file(path: Path | str, known: Mapping[str, str] | None = None) -> tupl
     found = _scan_tree(tree, known)
     if not found:
         return [], ""
-    redact_notebook(tree, known)
+    _redact_tree(tree, known, found)
     if notebook:
         nbformat.write(tree, path)
     else:

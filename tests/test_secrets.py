@@ -186,6 +186,24 @@ def test_a_secret_in_the_source_and_its_output_is_removed_from_both(tmp_path, aw
     assert "cell 1 source" in str(info.value)
 
 
+def test_a_value_found_in_one_output_is_removed_from_every_output(tmp_path, aws_files):
+    # the key id printed in one cell, the bare secret shown by the next; a secret found with its
+    # label in one output and bare in another
+    cells = [new_code_cell("print(creds.access_key)", execution_count=1,
+                           outputs=[new_output("stream", name="stdout", text=f"{EXAMPLE_ID}\n")]),
+             new_code_cell("creds.secret_key", execution_count=2, outputs=[new_output(
+                 "execute_result", data={"text/plain": f"'{EXAMPLE_SECRET}'"}, execution_count=2)]),
+             new_code_cell("print(x)", execution_count=3, outputs=[
+                 new_output("stream", name="stdout", text=f"SessionToken: {LONG_TOKEN[12:]}\n"),
+                 new_output("stream", name="stderr", text=f"retrying with {LONG_TOKEN[12:]}\n")])]
+    out = tmp_path / "01_cells.ipynb"
+    nbformat.write(new_notebook(cells=cells), out)
+    with pytest.raises(runner.SecretLeak, match="the copy was redacted") as info:
+        runner.scan_for_secrets(out)
+    assert "unlabelled 40-character secret beside a key id in cell 2" in str(info.value)
+    assert_gone(out, EXAMPLE_ID, EXAMPLE_SECRET, LONG_TOKEN[12:])
+
+
 def test_redacted_is_said_only_when_the_file_on_disk_is_clean(tmp_path, aws_files, monkeypatch):
     # a live secret used as a name (a JSON key) in output metadata: no string redaction can remove
     # it, so the copy must be deleted, not called "redacted"
