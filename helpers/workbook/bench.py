@@ -31,6 +31,7 @@ SOURCES: list[tuple[str, str]] = [(BENCHMARKS, name) for name in (
     "bench_generate", "bench_masking", "bench_stub_concurrency", "bench_embedding", "bench_index")]
 SOURCES += [("helpers.workbook.bench_scale", "bench_chroma_scale")]  # ChromaDB at N vectors (--scale N)
 SOURCES += [(BENCHMARKS, name) for name in ("bench_pipeline", "bench_pipeline_budget", "bench_app")]
+SOURCES += [(BENCHMARKS, "bench_secret_scan")]  # issue 24: the runner's credential check, 12 MB notebook
 
 
 @dataclass(frozen=True)

@@ -344,3 +344,47 @@ def bench_app(catalog: Path | str | None = None, repeats: int = 5, quick: bool =
             "app_first_query_s": round(first, 3),
             "app_catalog_query_s": round(float(np.median(catalogue)), 3),
             "app_upload_query_s": round(float(np.median(uploads)), 3)}
+
+
+def bench_secret_scan(cells: int = 40, figure_kb: int = 300, repeats: int = 5) -> dict[str, float]:
+    """Seconds `secrets.check_file` takes over a large executed notebook (a base64 figure, a log
+    and a 200-row HTML table per cell), clean and with one key pair printed (median of `repeats`).
+    Every executed notebook of a run pays the clean figure; the runner scans all of it."""
+    import os
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from helpers import secrets
+
+    def notebook(leak: bool) -> nbformat.NotebookNode:
+        def figure() -> str:
+            return base64.b64encode(os.urandom(figure_kb * 750)).decode()
+
+        nb = new_notebook(cells=[new_code_cell(f"show({i})", execution_count=i + 1, outputs=[
+            new_output("stream", name="stdout", text=f"epoch {i} loss 0.123\n" * 50),
+            new_output("display_data", data={"text/plain": "<Figure>", "image/png": figure()}),
+            new_output("execute_result", execution_count=i + 1, data={
+                "text/html": "<table>" + f"<tr><td>img_{i}.jpg</td><td>0.93</td></tr>" * 200 + "</table>",
+                "text/plain": "table"})]) for i in range(cells)])
+        if leak:  # AWS's documented example pair
+            nb.cells[cells // 2].outputs[0].text += ("AKIAIOSFODNN7EXAMPLE "
+                                                     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+        return nb
+
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, leak in (("clean", False), ("leak", True)):
+            source = Path(tmp) / f"{name}.ipynb"
+            nbformat.write(notebook(leak), source)
+            figures["secret_scan_notebook_mb"] = round(source.stat().st_size / 1e6, 1)
+            times = []
+            for _ in range(repeats):
+                copy = shutil.copy(source, Path(tmp) / "copy.ipynb")
+                start = time.perf_counter()
+                found, _ = secrets.check_file(copy, {})
+                times.append(time.perf_counter() - start)
+                if bool(found) != leak:
+                    raise RuntimeError(f"secret scan of the {name} notebook found {found or 'nothing'}")
+            figures[f"secret_scan_{name}_s"] = round(statistics.median(times), 2)
+    return figures

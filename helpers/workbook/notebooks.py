@@ -80,9 +80,10 @@ def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
 
 def split_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> list[dict[str, Any]]:
     """Give each notebook the parameters its cell defines; refuse keys that no notebook defines
-    (and, for a single notebook, any key it does not define)."""
+    (and, for a single notebook, any key it does not define), and credentials anywhere."""
     if not notebooks:
         raise NotebookError(f"no notebooks found in {NOTEBOOK_DIR}")
+    refuse_credentials(notebooks, parameters)
     if len(notebooks) == 1:
         check_parameters(notebooks[0], parameters)
     names = []
@@ -102,9 +103,26 @@ def find_secrets(text: str, env: dict[str, str] | None = None) -> list[str]:
     return secrets.find_in_text(text, secrets.known_secrets(env))
 
 
+def refuse_credentials(notebooks: Sequence[Path], parameters: dict[str, Any]) -> None:
+    """Refuse, before anything runs or is written, a parameter that looks like a credential
+    (papermill would copy it into the injected cell, metadata.papermill and summary.json) and
+    a notebook that already holds one (its executed copy would too)."""
+    known = secrets.known_secrets(profile=_aws_profile())
+    found = secrets.scan_parameters(parameters, known)
+    if found:
+        raise NotebookError(f"{found[0].where} looks like an AWS credential ({found[0].what}); never pass "
+                            "credentials as parameters: keep them in an AWS profile (aws_profile setting)")
+    for path in notebooks:
+        found = secrets.scan_notebook(nbformat.read(path, as_version=4), known)
+        if found:
+            raise NotebookError(f"{path.name} holds credential-like text ({found[0]}); remove it from the "
+                                "notebook and keep credentials in an AWS profile (aws_profile setting)")
+
+
 def scan_for_secrets(path: Path) -> None:
-    """Fail if an executed notebook's outputs hold a credential; redact the file so none stays
-    on disk, or delete it when redaction could not remove everything (helpers.secrets)."""
+    """Fail if an executed notebook holds a credential anywhere (sources, outputs, metadata,
+    widget state); redact the file so none stays on disk, or delete it when the file read back
+    still holds one (helpers.secrets)."""
     found, outcome = secrets.check_file(path, secrets.known_secrets(profile=_aws_profile()))
     if found:
         what = "; ".join(dict.fromkeys(map(str, found)))
@@ -154,6 +172,7 @@ def run_notebook(path: Path, out_path: Path, parameters: dict[str, Any] | None =
 
     parameters = parameters or {}
     check_parameters(path, parameters)
+    refuse_credentials([path], parameters)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     env = kernel_environment(run_dir or out_path.parent)
     saved = dict(os.environ)
@@ -207,6 +226,7 @@ def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
     only when every notebook succeeded: `latest` always names the last good run."""
     parameters = parameters or {}
     per_notebook = split_parameters(notebooks, parameters)  # refuse before spending minutes
+    known = secrets.known_secrets(profile=_aws_profile())
     own_dir = run_dir is None
     run_dir = run_dir or new_run_dir(runs_root or RUNS_DIR, latest=False)
     results: list[NotebookResult] = []
@@ -223,13 +243,14 @@ def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
             results.append(NotebookResult(nb.name, "ok", round(seconds, 2), str(out)))
             print(f"  ok in {seconds:.1f} s → {out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out}", flush=True)
         except (NotebookFailed, SecretLeak) as exc:
-            failed = True
+            failed, error = True, secrets.redact_text(str(exc), known)  # an evalue can quote a secret
             results.append(NotebookResult(nb.name, "failed", round(time.perf_counter() - start, 2),
-                                          str(out), str(exc)))
-            print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
+                                          str(out), error))
+            print(f"  FAILED: {error}", file=sys.stderr, flush=True)
     summary = {"run_dir": str(run_dir), "parameters": parameters,
                "notebooks": [r.__dict__ for r in results]}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    secrets.check_file(run_dir / "summary.json", known)  # a cell's error message can quote a secret
     if own_dir and not failed:
         point_latest(run_dir)
     return results
