@@ -230,3 +230,28 @@ def test_notebook_08_runs_and_records_the_measured_figures(outfits_dir, env, tmp
                                                           for c in separates.CONDITIONS})
         assert records[f"{p}_delta_garment_vs_clothes"]["ci95"] == pytest.approx(
             d["delta_recall@1_garment_vs_clothes"]["ci95"])
+
+
+# notebook 08's questionnaire: each answer's keywords are in the notebook's own text (as
+# tests/test_questionnaires.py checks for notebooks 00-07)
+ANSWERS_08 = {1: ["one garment", "the same skirt"], 2: ["different partner", "whatever the top"],
+              3: ["all clothes", "covers more of it than the skirt"], 4: ["query's top", "chance"],
+              5: ["exact masks", "not about mask errors"]}
+
+
+def test_notebook_08_questionnaire_answers_are_in_its_text():
+    import re
+
+    import nbformat
+
+    norm = lambda t: re.sub(r"\s+", " ", t).lower()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    quiz = next(c for c in nb.cells if c.source.lstrip().startswith("## Questionnaire")
+                or "\n## Questionnaire" in c.source)
+    asked = re.findall(r"^(\d+)\. \S", quiz.source.split("## Questionnaire", 1)[1].split("##", 1)[0], re.M)
+    assert [int(q) for q in asked] == sorted(ANSWERS_08)
+    own = norm("\n".join(c.source.split("## Questionnaire", 1)[0] for c in nb.cells
+                         if "solution" not in c.metadata.get("tags", [])))
+    missing = {q: [k for k in keys if norm(k) not in own] for q, keys in ANSWERS_08.items()}
+    assert not any(missing.values()), missing
+    assert not any(p in own for p in ("the original demo", "the issue", "issue #"))

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -472,9 +473,14 @@ def generate_outfits(out: Path | str = OUTFITS_DIR, items: int = 16, views: int 
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
                 rows = []
-                for row in pool.map(_render, jobs, chunksize=4):
-                    rows.append(row)
-                    bar.update()
+                try:
+                    for row in pool.map(_render, jobs, chunksize=4):
+                        rows.append(row)
+                        bar.update()
+                except BrokenProcessPool:
+                    raise RuntimeError("the drawing processes stopped before the catalogue was done (nothing was "
+                                       "written); from a script, call generate_outfits under "
+                                       "`if __name__ == \"__main__\":`, or pass workers=1.") from None
         bar.close()
         manifest = pd.DataFrame([{c: r.get(c, "") for c in OUTFIT_COLUMNS} for r in rows], columns=OUTFIT_COLUMNS)
         manifest.to_csv(tmp / "manifest.csv", index=False, lineterminator="\n")
