@@ -117,7 +117,7 @@ def separates_vectors(table: pd.DataFrame, masker: Any, settings=None, prompts: 
         rows = worn if name == "clothes" else worn[worn[f"{name}_id"] != ""]
         masks, fails = _masks(rows, masker, prompt)
         failed += fails
-        cuts = cut_garment_views(rows, masks, cache=cache, settings=settings)
+        cuts = cut_garment_views(rows[rows["image_id"].isin(list(masks))], masks, cache=cache, settings=settings)
         failed += [{"image_id": i, "prompt": prompt, "reason": r} for i, r in
                    zip(cuts.failures["image_id"], cuts.failures["reason"])]
         out[name] = embed_images(cuts.cutouts, embedder, view="garment", cache=cache, settings=settings,
@@ -133,12 +133,17 @@ def measure_prompt(table: pd.DataFrame, vectors: dict[str, dict[str, np.ndarray]
     ids = [i for i in worn["image_id"] if all(i in v for v in views.values())]
     rows = worn.set_index("image_id").loc[ids]
     items = rows[f"{prompt}_id"].to_numpy()
+    # photos a condition has no vector for (the masker found no such garment): not compared, counted
+    missing = {c: int(sum(i not in views[c] for i in worn["image_id"])) for c in CONDITIONS}
+    if len(set(items)) == len(items):  # no item left with two photos: nothing to measure
+        return {"prompt": prompt, "photos": len(ids), "items": int(len(set(items))), "missing": missing,
+                "conditions": None}
     res = {c: metrics.evaluate_retrieval(np.stack([views[c][i] for i in ids]), items, ids) for c in CONDITIONS}
     # the partner: for a top its skirt or trousers, for a skirt or trousers its top
     partner = (rows["skirt_id"] + rows["trousers_id"]) if prompt == "top" else rows["top_id"]
     partners = pd.DataFrame({"image_id": ids, "partner": partner.to_numpy(), "shoot": rows["shoot_id"].to_numpy()})
     doc: dict[str, Any] = {
-        "prompt": prompt, "photos": len(ids), "items": int(len(set(items))),
+        "prompt": prompt, "photos": len(ids), "items": int(len(set(items))), "missing": missing,
         "conditions": {c: r.summary() for c, r in res.items()},
         "intervals": metrics.intervals(res, ("recall@1", "map")),
         "partner_errors": {c: metrics.same_shoot_errors(r, partners, "partner") for c, r in res.items()},
@@ -170,11 +175,33 @@ def measure_separates(path: Path | str = OUTFITS_DIR, prompts: Sequence[str] = P
             "prompts": {p: measure_prompt(table, vectors, p) for p in prompts}}
 
 
+def measured(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The prompts that could be measured (a masker that finds no skirt leaves nothing to compare)."""
+    return {p: d for p, d in doc["prompts"].items() if d["conditions"] is not None}
+
+
+def key_figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """The figures notebook 08 records: per prompt, Recall@1 per condition, the paired
+    garment - clothes and garment - full differences with their intervals, the partner share of wrong
+    answers, and the photos each condition lacks a vector for."""
+    out: dict[str, Any] = {}
+    for p, d in doc["prompts"].items():
+        out[f"{p}_missing"] = d["missing"]
+        if d["conditions"] is None:
+            continue
+        out[f"{p}_recall@1"] = {c: d["conditions"][c]["recall@1"] for c in CONDITIONS}
+        for other in ("clothes", "full"):
+            x = d[f"delta_recall@1_garment_vs_{other}"]
+            out[f"{p}_delta_garment_vs_{other}"] = {"value": x["value"], "ci95": x["ci95"]}
+        out[f"{p}_partner_fraction"] = {c: d["partner_errors"][c]["fraction"] for c in CONDITIONS}
+    return out
+
+
 def separates_table(doc: dict[str, Any]) -> pd.DataFrame:
     """One row per prompt and condition: Recall@1 and mAP with their 95 % intervals, and the share
     of wrong first answers that show the query's partner garment (against chance)."""
     rows = []
-    for p, d in doc["prompts"].items():
+    for p, d in measured(doc).items():
         for c in CONDITIONS:
             r1, ap = d["intervals"]["recall@1"][c], d["intervals"]["map"][c]
             pe = d["partner_errors"][c]
@@ -182,7 +209,9 @@ def separates_table(doc: dict[str, Any]) -> pd.DataFrame:
                          "r@1 hi": r1["ci95"][1], "mAP": ap["value"], "mAP lo": ap["ci95"][0],
                          "mAP hi": ap["ci95"][1], "wrong": pe["errors"], "same partner": pe["fraction"],
                          "chance": pe["chance"], "queries": d["conditions"][c]["queries"]})
-    return pd.DataFrame(rows).set_index(["prompt", "condition"])
+    columns = ["prompt", "condition", "recall@1", "r@1 lo", "r@1 hi", "mAP", "mAP lo", "mAP hi", "wrong",
+               "same partner", "chance", "queries"]
+    return pd.DataFrame(rows, columns=columns).set_index(["prompt", "condition"])
 
 
 def deltas_table(doc: dict[str, Any], metric: str = "recall@1") -> pd.DataFrame:
@@ -190,12 +219,12 @@ def deltas_table(doc: dict[str, Any], metric: str = "recall@1") -> pd.DataFrame:
     if metric not in ("recall@1", "map"):
         raise ValueError(f"metric must be recall@1 or map, got {metric!r}")
     rows = []
-    for p, d in doc["prompts"].items():
+    for p, d in measured(doc).items():
         for a, b in (("garment", "full"), ("garment", "clothes"), ("clothes", "full")):
             x = d[f"delta_{metric}_{a}_vs_{b}"]
             rows.append({"prompt": p, "difference": f"{a} - {b}", metric: x["value"], "lo": x["ci95"][0],
                          "hi": x["ci95"][1]})
-    return pd.DataFrame(rows).set_index(["prompt", "difference"])
+    return pd.DataFrame(rows, columns=["prompt", "difference", metric, "lo", "hi"]).set_index(["prompt", "difference"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         print(separates_table(doc).round(3))
         print(deltas_table(doc).round(3))
     print("mask failures:", doc["mask_failures"])
+    for p, d in doc["prompts"].items():
+        if any(d["missing"].values()):
+            print(f"{p}: photos without a vector per condition {d['missing']}; "
+                  + ("compared on the other photos" if d["conditions"] else "too few left to measure"))
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return 0

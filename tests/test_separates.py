@@ -209,6 +209,27 @@ def test_measure_separates_compares_three_cut_outs_on_the_same_queries(outfits_d
     assert table_.shape[0] == 9 and set(separates.deltas_table(doc, "map").columns) == {"map", "lo", "hi"}
 
 
+def test_photos_whose_garment_is_not_found_are_left_out_of_every_condition_and_counted(table, env):
+    """A masker that finds no skirt in a photo (here: the reference masker with that photo's skirt mask
+    removed) leaves it out of all three conditions, counts it, and a prompt with nothing left is
+    reported as not measured instead of failing."""
+    from helpers.settings import load_settings
+
+    t = table.copy()
+    skirts = t.index[(t.view == "worn") & (t.skirt_id != "")]
+    t.loc[skirts[:1], "skirt_mask_path"] = ""
+    vectors, failures = separates.separates_vectors(t, ReferenceMasker(t), load_settings(), ("skirt",))
+    assert list(failures.image_id) == [t.loc[skirts[0], "image_id"]] and list(failures.reason) == ["no_garment"]
+    d = separates.measure_prompt(t, vectors, "skirt")
+    assert d["missing"] == {"full": 0, "clothes": 0, "garment": 1} and d["photos"] == len(skirts) - 1
+    assert d["conditions"]["garment"]["queries"] == d["conditions"]["full"]["queries"]
+    t.loc[skirts, "skirt_mask_path"] = ""
+    vectors, _ = separates.separates_vectors(t, ReferenceMasker(t), load_settings(), ("skirt",))
+    doc = {"prompts": {"skirt": separates.measure_prompt(t, vectors, "skirt")}}
+    assert doc["prompts"]["skirt"]["conditions"] is None and separates.separates_table(doc).empty
+    assert separates.key_figures(doc) == {"skirt_missing": {"full": 0, "clothes": 0, "garment": len(skirts)}}
+
+
 def test_measure_separates_refuses_an_unknown_prompt_and_a_missing_catalogue(tmp_path, outfits_dir):
     with pytest.raises(ValueError, match="prompts must be among top, skirt, trousers"):
         separates.measure_separates(outfits_dir, ("dress",))
@@ -228,6 +249,7 @@ def test_notebook_08_runs_and_records_the_measured_figures(outfits_dir, env, tmp
     for p, d in doc["prompts"].items():
         assert records[f"{p}_recall@1"] == pytest.approx({c: d["conditions"][c]["recall@1"]
                                                           for c in separates.CONDITIONS})
+        assert records[f"{p}_missing"] == dict.fromkeys(separates.CONDITIONS, 0)
         assert records[f"{p}_delta_garment_vs_clothes"]["ci95"] == pytest.approx(
             d["delta_recall@1_garment_vs_clothes"]["ci95"])
 
