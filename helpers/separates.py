@@ -171,7 +171,7 @@ def measure_separates(path: Path | str = OUTFITS_DIR, prompts: Sequence[str] = P
     m = get_masker(settings, table)
     vectors, failures = separates_vectors(table, m, settings, prompts, progress)
     return {"catalog": str(path), "masker": masker, "embedder": get_embedder(settings).model_id,
-            "mask_failures": failures.groupby(["prompt", "reason"]).size().to_dict() if len(failures) else {},
+            "mask_failures": {f"{p}: {r}": int(n) for (p, r), n in failures.groupby(["prompt", "reason"]).size().items()},
             "prompts": {p: measure_prompt(table, vectors, p) for p in prompts}}
 
 
