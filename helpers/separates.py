@@ -197,6 +197,11 @@ def key_figures(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def recall_intervals(doc: dict[str, Any], metric: str = "recall@1") -> dict[str, dict[str, dict]]:
+    """{prompt: {condition label: {"value", "ci95"}}} for figures.bars_with_ci (prompts on the x axis)."""
+    return {p: {LABELS[c]: d["intervals"][metric][c] for c in CONDITIONS} for p, d in measured(doc).items()}
+
+
 def separates_table(doc: dict[str, Any]) -> pd.DataFrame:
     """One row per prompt and condition: Recall@1 and mAP with their 95 % intervals, and the share
     of wrong first answers that show the query's partner garment (against chance)."""
