@@ -122,7 +122,41 @@ def separates_vectors(table: pd.DataFrame, masker: Any, settings=None, prompts: 
                    zip(cuts.failures["image_id"], cuts.failures["reason"])]
         out[name] = embed_images(cuts.cutouts, embedder, view="garment", cache=cache, settings=settings,
                                  progress=progress).as_dict()
+    shots = table[(table["view"] == "product") & table["category"].isin(list(prompts))]
+    if len(shots):  # the shop's gallery: each garment's product shot, whole and cut out by its exact mask
+        out["product_full"] = embed_images(dict(zip(shots["image_id"], shots["image_path"])), embedder, view="full",
+                                           cache=cache, settings=settings, progress=progress).as_dict()
+        exact = {r.image_id: _exact_mask(r.garment_mask_path) for r in shots.itertuples()}
+        cuts = cut_garment_views(shots, exact, cache=cache, settings=settings)
+        out["product_cut"] = embed_images(cuts.cutouts, embedder, view="garment", cache=cache, settings=settings,
+                                          progress=progress).as_dict()
     return out, pd.DataFrame(failed, columns=["image_id", "prompt", "reason"])
+
+
+def _exact_mask(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")) > 127
+
+
+def measure_shop(table: pd.DataFrame, vectors: dict[str, dict[str, np.ndarray]], prompt: str,
+                 ids: Sequence[str]) -> dict[str, Any] | None:
+    """Worn photo -> the shop's product shots of that kind of garment (notebook 06's shop search, per
+    garment): the whole photo against whole product shots, all clothes and the named garment against
+    the product shots cut out. Recall@1 per condition with its interval, and garment - clothes."""
+    if "product_cut" not in vectors:
+        return None
+    shots = table[(table["view"] == "product") & (table["category"] == prompt)]
+    shots = shots[shots["image_id"].isin(list(vectors["product_cut"]))]
+    worn = table.set_index("image_id").loc[list(ids)]
+    gallery = {"full": "product_full", "clothes": "product_cut", "garment": "product_cut"}
+    query = {"full": "full", "clothes": "clothes", "garment": prompt}
+    res = {c: metrics.evaluate_gallery(np.stack([vectors[query[c]][i] for i in ids]), worn[f"{prompt}_id"],
+                                       np.stack([vectors[gallery[c]][i] for i in shots["image_id"]]),
+                                       shots["item_id"], list(ids), shots["image_id"]) for c in CONDITIONS}
+    return {"gallery": len(shots), "conditions": {c: r.summary() for c, r in res.items()},
+            "intervals": metrics.intervals(res, ("recall@1",)),
+            "delta_recall@1_garment_vs_clothes": metrics.paired_bootstrap(
+                *metrics.aligned(res["garment"], res["clothes"], "hit@1"))}
 
 
 def measure_prompt(table: pd.DataFrame, vectors: dict[str, dict[str, np.ndarray]], prompt: str) -> dict[str, Any]:
@@ -153,6 +187,7 @@ def measure_prompt(table: pd.DataFrame, vectors: dict[str, dict[str, np.ndarray]
         doc[f"delta_recall@1_{a}_vs_{b}"] = metrics.paired_bootstrap(*metrics.aligned(res[a], res[b], "hit@1"))
         doc[f"delta_map_{a}_vs_{b}"] = metrics.paired_bootstrap(*metrics.aligned(res[a], res[b], "ap"))
     doc["wilcoxon_p_ap_garment_vs_clothes"] = metrics.wilcoxon_p(*metrics.aligned(res["garment"], res["clothes"], "ap"))
+    doc["shop"] = measure_shop(table, vectors, prompt, ids)
     return doc
 
 
@@ -219,6 +254,16 @@ def separates_table(doc: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index(["prompt", "condition"])
 
 
+def shop_table(doc: dict[str, Any]) -> pd.DataFrame:
+    """Worn photo -> product shots, per prompt and condition: Recall@1 with its 95 % interval."""
+    rows = [{"prompt": p, "condition": c, "recall@1": d["shop"]["intervals"]["recall@1"][c]["value"],
+             "lo": d["shop"]["intervals"]["recall@1"][c]["ci95"][0], "hi": d["shop"]["intervals"]["recall@1"][c]["ci95"][1],
+             "gallery": d["shop"]["gallery"]}
+            for p, d in measured(doc).items() if d.get("shop") for c in CONDITIONS]
+    return pd.DataFrame(rows, columns=["prompt", "condition", "recall@1", "lo", "hi", "gallery"]).set_index(
+        ["prompt", "condition"])
+
+
 def deltas_table(doc: dict[str, Any], metric: str = "recall@1") -> pd.DataFrame:
     """The paired differences in `metric` ("recall@1" or "map") per prompt, with their 95 % bootstrap intervals."""
     if metric not in ("recall@1", "map"):
@@ -246,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(separates_table(doc).round(3))
         print(deltas_table(doc).round(3))
+        print("worn photo -> product shots:")
+        print(shop_table(doc).round(3))
     print("mask failures:", doc["mask_failures"])
     for p, d in doc["prompts"].items():
         if any(d["missing"].values()):

@@ -205,6 +205,15 @@ def test_measure_separates_compares_three_cut_outs_on_the_same_queries(outfits_d
         same_top = skirts.top_id.to_numpy()[top1] == skirts.top_id.to_numpy()
         errors = doc["prompts"]["skirt"]["partner_errors"][cond]  # metrics.same_shoot_errors on the partner column
         assert errors["errors"] == wrong.sum() and errors["same_shoot"] == (wrong & same_top).sum()
+    # worn photo -> the skirts' product shots (cut out by their exact masks), from scratch
+    shots = table[(table.view == "product") & (table.category == "skirt")]
+    shop = doc["prompts"]["skirt"]["shop"]
+    assert shop["gallery"] == len(shots) == skirts.skirt_id.nunique()
+    g = np.stack([vectors["product_cut"][i] for i in shots.image_id])
+    q = np.stack([vectors["skirt"][i] for i in skirts.image_id])
+    found = shots.item_id.to_numpy()[(q @ g.T).argmax(1)] == skirts.skirt_id.to_numpy()
+    assert shop["conditions"]["garment"]["recall@1"] == pytest.approx(found.mean())
+    assert set(separates.shop_table(doc).index.get_level_values(0)) == {"skirt", "top", "trousers"}
     table_ = separates.separates_table(doc)
     assert table_.shape[0] == 9 and set(separates.deltas_table(doc, "map").columns) == {"map", "lo", "hi"}
 
