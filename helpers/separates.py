@@ -229,6 +229,8 @@ def key_figures(doc: dict[str, Any]) -> dict[str, Any]:
             x = d[f"delta_recall@1_garment_vs_{other}"]
             out[f"{p}_delta_garment_vs_{other}"] = {"value": x["value"], "ci95": x["ci95"]}
         out[f"{p}_partner_fraction"] = {c: d["partner_errors"][c]["fraction"] for c in CONDITIONS}
+        if d.get("shop"):
+            out[f"{p}_shop_recall@1"] = {c: d["shop"]["conditions"][c]["recall@1"] for c in CONDITIONS}
     return out
 
 

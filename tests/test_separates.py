@@ -259,6 +259,8 @@ def test_notebook_08_runs_and_records_the_measured_figures(outfits_dir, env, tmp
         assert records[f"{p}_recall@1"] == pytest.approx({c: d["conditions"][c]["recall@1"]
                                                           for c in separates.CONDITIONS})
         assert records[f"{p}_missing"] == dict.fromkeys(separates.CONDITIONS, 0)
+        assert records[f"{p}_shop_recall@1"] == pytest.approx({c: d["shop"]["conditions"][c]["recall@1"]
+                                                               for c in separates.CONDITIONS})
         assert records[f"{p}_delta_garment_vs_clothes"]["ci95"] == pytest.approx(
             d["delta_recall@1_garment_vs_clothes"]["ci95"])
 
