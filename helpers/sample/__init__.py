@@ -13,7 +13,9 @@ parent process; each image is rendered from its plan entry with its own seed, in
 processes, so the output is byte-identical whatever the number of workers.
 
 Modules: `plan` (items, figures, shoots from the seed), `body` (figure and dress geometry),
-`render` (one photo and its masks), `product` (one product shot per item: the dress alone), `generate` (the catalogue on disk, `python -m helpers sample`).
+`render` (one photo and its masks), `product` (one product shot per item: the dress alone), `generate` (the catalogue on disk, `python -m helpers sample`),
+`outfits` (the catalogue of separates: tops, skirts and trousers worn together, `--kind outfits`;
+its plan in `outfit_plan`, its drawing in `outfit_render`).
 """
 from helpers.sample.generate import ensure_sample, generate_catalog, is_complete, main, photo_distances
 from helpers.sample.plan import (BACKGROUNDS, COLOURS, GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META,

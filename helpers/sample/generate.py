@@ -209,9 +209,23 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _kind_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--kind", choices=("dresses", "outfits"), default="dresses",
+                    help="dresses (the default catalogue) or outfits (tops, skirts and trousers worn together; "
+                         "`--kind outfits --help` for its options)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m helpers sample`: draw the sample catalogue (skipped if already complete)."""
-    ap = argparse.ArgumentParser(prog="python -m helpers sample", description=main.__doc__)
+    kind, _ = _kind_parser().parse_known_args(argv)
+    if kind.kind == "outfits":  # separates: its own defaults (helpers.sample.outfits)
+        from helpers.sample.outfits import main as outfits_main
+
+        return outfits_main(argv)
+    ap = argparse.ArgumentParser(prog="python -m helpers sample", description=main.__doc__,
+                                 parents=[_kind_parser()])
     ap.add_argument("--out", type=Path, default=Path("data/sample"))
     ap.add_argument("--items", type=int, default=48)
     ap.add_argument("--views", type=int, default=5)

@@ -211,7 +211,8 @@ def _dome(labels: np.ndarray, radius_px: float) -> np.ndarray:
     return (np.sqrt(np.clip(1 - (1 - d) ** 2, 0, 1)) * radius_px).astype(np.float32)
 
 
-def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> dict:
+def draw_under(canvas: _Canvas, b: Body) -> None:
+    """What lies under any garment: hair behind the head, legs and shoes, torso skin and neck."""
     f = b.fig
     hl = f.head
     hc = b.head_c
@@ -243,24 +244,26 @@ def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> d
                       [-sw * 0.9, b.y_sh + 0.06]])
     canvas.fill(torso, P_TORSO_SKIN)
     canvas.fill(_capsule(hc + [0, head_ry * 0.4], [0, b.y_sh + 0.005], b.neck_r, b.neck_r * 1.15, n=6), P_NECK)
-    # arms (upper arms drawn under the dress sleeves)
-    arm_parts = []
-    for up, fore, hand, sh, el, wr in ((P_ARM_L, P_FOREARM_L, P_HAND_L, b.sh_l, b.el_l, b.wr_l),
-                                       (P_ARM_R, P_FOREARM_R, P_HAND_R, b.sh_r, b.el_r, b.wr_r)):
-        arm_parts.append((up, fore, hand, sh, el, wr))
-    shapes = dress_outline(item, b, flare_jit)
-    for poly in shapes["dress"]:
-        canvas.fill(poly, P_DRESS)
-    for poly in shapes["strap"]:
-        canvas.fill(poly, P_STRAP)
+
+
+def draw_arms(canvas: _Canvas, b: Body) -> None:
+    """Both arms with hands (drawn over the garment's body, under its sleeves)."""
+    arm_parts = ((P_ARM_L, P_FOREARM_L, P_HAND_L, b.sh_l, b.el_l, b.wr_l),
+                 (P_ARM_R, P_FOREARM_R, P_HAND_R, b.sh_r, b.el_r, b.wr_r))
     for up, fore, hand, sh, el, wr in arm_parts:
         canvas.fill(_capsule(sh, el, b.arm_r * 1.05, b.arm_r * 0.85), up)
         canvas.fill(_capsule(el, wr, b.arm_r * 0.85, b.arm_r * 0.6), up)  # one label: no seam at the elbow
         d = (wr - el) / (np.linalg.norm(wr - el) + 1e-9)
         canvas.fill(_ellipse(wr + d * 0.022, 0.017, 0.027, rot=math.atan2(d[1], d[0]) - math.pi / 2, n=14), up)
-    for key, label in (("sleeve_l", P_SLEEVE_L), ("sleeve_r", P_SLEEVE_R)):
-        for poly in shapes[key]:
-            canvas.fill(poly, label)
+
+
+def draw_head(canvas: _Canvas, b: Body) -> None:
+    """Head, face and the hair in front (drawn last: nothing covers them)."""
+    f = b.fig
+    hl = f.head
+    hc = b.head_c
+    hair = f.hair_style
+    head_rx, head_ry = hl * 0.36, hl * 0.5
     # head, face, hair front
     canvas.fill(_ellipse(hc, head_rx, head_ry), P_HEAD)
     for sx in (-1, 1):
@@ -280,30 +283,27 @@ def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> d
     canvas.fill(np.array(arc + line), P_HAIR_FRONT)
     if hair == "bun":
         canvas.fill(_ellipse(hc + [0, -head_ry * 1.05], head_rx * 0.55, head_ry * 0.38), P_HAIR_FRONT)
+
+
+def draw_figure(canvas: _Canvas, item: ItemSpec, b: Body, flare_jit: float) -> dict:
+    """A figure wearing the dress `item`: body under it, dress, arms, sleeves, head."""
+    draw_under(canvas, b)
+    shapes = dress_outline(item, b, flare_jit)
+    for poly in shapes["dress"]:
+        canvas.fill(poly, P_DRESS)
+    for poly in shapes["strap"]:
+        canvas.fill(poly, P_STRAP)
+    draw_arms(canvas, b)
+    for key, label in (("sleeve_l", P_SLEEVE_L), ("sleeve_r", P_SLEEVE_R)):
+        for poly in shapes[key]:
+            canvas.fill(poly, label)
+    draw_head(canvas, b)
     return shapes
 
 
-def render_image(job: dict) -> dict:
-    """Render one image and its masks into job['dir']; return its manifest row."""
-    cv2.setNumThreads(1)
-    item: ItemSpec = job["item_spec"]
-    shoot: ShootSpec = job["shoot_spec"]
-    fig: FigureSpec = job["figure_spec"]
-    w, h = job["size"]
-    rng = np.random.default_rng(job["seed"])
-    srng = np.random.default_rng(shoot.seed)
-    jit = rng.uniform(-1, 1, 12)
-    lean = shoot.pose["lean"] + 0.8 * jit[6]
-    Mfig, Mbg = _camera(shoot, w, h, jit[7:10], lean)
-    body = make_body(fig, shoot.pose, jit)
-    canvas = _Canvas(w, h, Mfig)
-    draw_figure(canvas, item, body, float(jit[10]))
-    labels = canvas.labels
-    person = labels > 0
-    garment = np.isin(labels, GARMENT_PARTS)
-    scale_px = shoot.camera["scale"] * h
-
-    # ---- colours (albedo)
+def body_albedo(labels: np.ndarray, fig: FigureSpec) -> np.ndarray:
+    """The colours of the figure's skin, hair, face and shoes per pixel (garments left black:
+    the caller paints them)."""
     lut = np.zeros((256, 3), np.float32)
     skin = np.array(SKIN_TONES[fig.skin_tone], np.float32)
     hair = np.array(HAIR_COLOURS[fig.hair_colour], np.float32)
@@ -317,23 +317,18 @@ def render_image(job: dict) -> dict:
     lut[P_LIPS] = fig.lips
     lut[P_NOSE] = skin * 0.86
     lut[P_SHOE_L] = lut[P_SHOE_R] = fig.shoe
-    albedo = lut[labels]
-    gy, gx = np.nonzero(garment)
-    if gy.size:
-        Minv_u, Minv_v = _inverse_coords(Mfig, gx.astype(np.float32), gy.astype(np.float32))
-        # fabric drape: folds radiate from the waist and grow toward the hem
-        rel = np.clip((Minv_v - body.y_waist) / 0.5, 0, 1.5)
-        ang = np.arctan2(Minv_u, Minv_v - body.y_waist + 0.25)
-        fold_phase = item.pattern_params["phase"][0] * 6.28 + 0.6 * jit[11]
-        n_folds = {"sheath": 9, "A-line": 13, "fit-and-flare": 17, "maxi": 15, "mini": 11, "slip": 12}[item.silhouette]
-        folds = np.sin(ang * n_folds + fold_phase + 0.8 * np.sin(ang * 3.1 + jit[5]))
-        disp = 0.006 * rel * folds
-        albedo[gy, gx] = _pattern(item, Minv_u + disp, Minv_v, body)
-        fold_h = np.zeros((h, w), np.float32)
-        fold_h[gy, gx] = (0.012 * scale_px) * (0.15 + rel) * folds + 0.0005 * scale_px * np.sin(Minv_v * 97 + ang * 5 + 2 * folds)
-    else:
-        fold_h = np.zeros((h, w), np.float32)
+    return lut[labels]
 
+
+def photograph(labels: np.ndarray, albedo: np.ndarray, fold_h: np.ndarray, garment: np.ndarray,
+               satin: np.ndarray | None, shoot: ShootSpec, Mfig: np.ndarray, Mbg: np.ndarray,
+               rng: np.random.Generator, srng: np.random.Generator) -> np.ndarray:
+    """From a label map and its colours to the finished 8-bit photo: shading and folds, satin
+    highlights (where `satin` is True), fabric and skin texture, the shoot's backdrop and shadow,
+    light, lens and sensor. Shared by the dress and the outfit photos."""
+    h, w = labels.shape
+    person = labels > 0
+    scale_px = shoot.camera["scale"] * h
     # ---- shading: rounded parts + folds, lit from the shoot's light direction
     height = _dome(labels, radius_px=0.03 * scale_px) * person + fold_h
     height = cv2.GaussianBlur(height, (0, 0), 1.2)
@@ -349,11 +344,11 @@ def render_image(job: dict) -> dict:
     # shading falls off from top to bottom of the body a little (key light above)
     shade *= 1.0 - 0.08 * np.clip((np.arange(h, dtype=np.float32) / h), 0, 1)[:, None]
     fg = albedo * shade[..., None]
-    if item.satin:
+    if satin is not None:
         Hv = L + np.array([0, 0, 1], np.float32)
         Hv /= np.linalg.norm(Hv)
         spec = np.clip((-dzdx * Hv[0] - dzdy * Hv[1] + Hv[2]) / norm, 0, 1) ** 40
-        fg += (spec * 110 * garment)[..., None]
+        fg += (spec * 110 * satin)[..., None]
     # fabric weave and skin/hair micro-texture
     fine = rng.standard_normal((h, w), dtype=np.float32)
     fine = cv2.GaussianBlur(fine, (0, 0), 0.7)
@@ -392,6 +387,49 @@ def render_image(job: dict) -> dict:
     chroma = rng.standard_normal((h // 2, w // 2, 3), dtype=np.float32) * shoot.finish["noise"] * 0.6
     img += cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
     img8 = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+    return img8
+
+
+def render_image(job: dict) -> dict:
+    """Render one image and its masks into job['dir']; return its manifest row."""
+    cv2.setNumThreads(1)
+    item: ItemSpec = job["item_spec"]
+    shoot: ShootSpec = job["shoot_spec"]
+    fig: FigureSpec = job["figure_spec"]
+    w, h = job["size"]
+    rng = np.random.default_rng(job["seed"])
+    srng = np.random.default_rng(shoot.seed)
+    jit = rng.uniform(-1, 1, 12)
+    lean = shoot.pose["lean"] + 0.8 * jit[6]
+    Mfig, Mbg = _camera(shoot, w, h, jit[7:10], lean)
+    body = make_body(fig, shoot.pose, jit)
+    canvas = _Canvas(w, h, Mfig)
+    draw_figure(canvas, item, body, float(jit[10]))
+    labels = canvas.labels
+    person = labels > 0
+    garment = np.isin(labels, GARMENT_PARTS)
+    scale_px = shoot.camera["scale"] * h
+
+    albedo = body_albedo(labels, fig)
+    gy, gx = np.nonzero(garment)
+    if gy.size:
+        Minv_u, Minv_v = _inverse_coords(Mfig, gx.astype(np.float32), gy.astype(np.float32))
+        # fabric drape: folds radiate from the waist and grow toward the hem
+        rel = np.clip((Minv_v - body.y_waist) / 0.5, 0, 1.5)
+        ang = np.arctan2(Minv_u, Minv_v - body.y_waist + 0.25)
+        fold_phase = item.pattern_params["phase"][0] * 6.28 + 0.6 * jit[11]
+        n_folds = {"sheath": 9, "A-line": 13, "fit-and-flare": 17, "maxi": 15, "mini": 11, "slip": 12}[item.silhouette]
+        folds = np.sin(ang * n_folds + fold_phase + 0.8 * np.sin(ang * 3.1 + jit[5]))
+        disp = 0.006 * rel * folds
+        albedo[gy, gx] = _pattern(item, Minv_u + disp, Minv_v, body)
+        fold_h = np.zeros((h, w), np.float32)
+        fold_h[gy, gx] = (0.012 * scale_px) * (0.15 + rel) * folds + 0.0005 * scale_px * np.sin(Minv_v * 97 + ang * 5 + 2 * folds)
+    else:
+        fold_h = np.zeros((h, w), np.float32)
+
+    img8 = photograph(labels, albedo, fold_h, garment, garment if item.satin else None, shoot, Mfig, Mbg,
+                      rng, srng)
 
     out = Path(job["dir"])
     iid = job["image_id"]
