@@ -131,7 +131,7 @@ GARMENTS = ("dress", "top", "skirt", "trousers")
 
 
 def image_tags(root: Path | str, image: str | Path) -> tuple[str, ...]:
-    """The label names tagged on one photo (image_id 'ccp-1005', '1005' or a path), sorted."""
+    """The label names tagged on one photo (without id 0, the background) (image_id 'ccp-1005', '1005' or a path), sorted."""
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
@@ -145,10 +145,10 @@ def image_tags(root: Path | str, image: str | Path) -> tuple[str, ...]:
                          f"variable): {err}") from err
     names = label_names(str(root))
     ids = np.asarray(raw, dtype=np.int64).ravel()
-    bad = [int(i) for i in ids if not 0 < i < len(names)]
+    bad = [int(i) for i in ids if not 0 <= i < len(names)]
     if bad:
-        raise ValueError(f"{path}: tag ids {bad} are not in label_list.mat (1..{len(names) - 1})")
-    return tuple(sorted({names[i] for i in ids}))
+        raise ValueError(f"{path}: tag ids {bad} are not in label_list.mat (0..{len(names) - 1})")
+    return tuple(sorted({names[i] for i in ids if i > 0}))   # id 0 ("null", the background) is on every photo
 
 
 def load_tags(root: Path | str) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def test_missing_tree_and_bad_split(tmp_path):
 def _tagged(tmp_path):
     root = _tree(tmp_path)
     (root / "annotations" / "image-level").mkdir(parents=True)
-    tags = {1005: [14, 19, 41, 21],      # dress, hair, skin, heels
+    tags = {1005: [0, 14, 19, 41, 21],   # null (background, on every photo), dress, hair, skin, heels
             1006: [5, 42, 2],            # blouse (a top), skirt, bag
             1007: [25, 48, 39],          # jeans (trousers), sweater (a top), shoes
             1008: [13, 40]}              # coat (a top), shorts (trousers)
