@@ -75,7 +75,7 @@ class ParserMasker:
     """mask(image, prompt, *, image_id=None, box=None) -> bool mask; `last_quality` holds the
     quality score of the last mask made (None before the first)."""
 
-    VERSION = "p3"
+    VERSION = "p3g"   # p3 + the garment-presence head (helpers.maskers.garments): new masks, new cache keys
     price_per_call = 0.0
     parallel = "processes"
 
