@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 cases.append((i, truth))
         if prompt == "clothes":
             scores = [iou(full_mask(pick(hprobs[i][0], prompt, {}, {}), hprobs[i][1]), t) for i, t in cases]
-            results[prompt] = {"heldout_cv": summary(scores, [0] * len(scores), "the clothes rule is unchanged (no choice)")}
+            results[prompt] = {"heldout_cv": summary(scores, "the clothes rule is unchanged (no choice)")}
             continue
         # choosing: IoU at the probabilities' (half) size, fast; scoring: at the photo's size
         small = [(i, small_truth(t, hprobs[i][0].shape[:2])) for i, t in cases]
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         best_all = int(np.argmax(table.mean(1)))
         chosen[prompt] = dict(combos[best_all], gate=round(gates[prompt], 4))
         results[prompt] = {
-            "heldout_cv": summary(outer.tolist(), None, "5 folds inside the 100 held-out photos: rule chosen on 4, scored on the 5th"),
-            "heldout_p3_baseline": summary(base, None, "p3's select() on the same photos (no choice made on them)"),
+            "heldout_cv": summary(outer.tolist(), "5 folds inside the 100 held-out photos: rule chosen on 4, scored on the 5th"),
+            "heldout_p3_baseline": summary(base, "p3's select() on the same photos (no choice made on them)"),
             "fold_choices": picks, "chosen_on_all_100": chosen[prompt],
         }
         print(f"{time.time() - t0:.0f}s", prompt, results[prompt]["heldout_cv"]["iou_mean"], results[prompt]["heldout_cv"]["ci95"],
@@ -247,7 +247,7 @@ def gate_for(p_present: np.ndarray, miss: float) -> float:
     return float(np.quantile(p_present, miss)) if len(p_present) else 0.0
 
 
-def summary(scores, _unused, how: str) -> dict:
+def summary(scores, how: str) -> dict:
     s = np.asarray(scores, float)
     return {"photos": len(s), "iou_mean": round(float(s.mean()), 4), "ci95": boot(s),
             "iou_median": round(float(np.median(s)), 4), "share_iou_at_least_0.8": round(float((s >= 0.8).mean()), 4),
