@@ -132,9 +132,7 @@ def select_kind(probs: np.ndarray, kind: str, rule: dict, present: dict[str, flo
     weights[GARMENT.index(KIND_CLASS[kind])] = rule.get("prior", 1.0)
     pick = garment & (np.argmax(gprobs * weights, -1) == GARMENT.index(KIND_CLASS[kind]))
     if rule.get("fill"):
-        from scipy.ndimage import binary_fill_holes
-
-        pick |= binary_fill_holes(pick) & garment
+        pick |= fill_holes(pick) & garment
     if rule.get("min_part", 0.0) > 0 and pick.any():
         import cv2
 
@@ -143,3 +141,15 @@ def select_kind(probs: np.ndarray, kind: str, rule: dict, present: dict[str, flo
         keep = np.concatenate([[False], areas >= rule["min_part"] * areas.max()])
         pick = keep[labels]
     return pick
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with its enclosed holes filled (as scipy.ndimage.binary_fill_holes: background
+    4-connected to the border stays), by one flood fill from the border: several times faster."""
+    import cv2
+
+    h, w = mask.shape
+    canvas = np.zeros((h + 2, w + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    cv2.floodFill(canvas, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 2, flags=4)
+    return canvas[1:-1, 1:-1] != 2
