@@ -120,3 +120,55 @@ def class_map(root: Path | str, image: str | Path) -> np.ndarray:
 
 # class ids each prompt's mask is the union of
 PROMPT_CLASSES = {"dress": (3,), "top": (4,), "skirt": (5,), "trousers": (6,), "clothes": (3, 4, 5, 6, 7)}
+
+
+# ---------------------------------------------------------------- image-level tags
+# DIR/annotations/image-level/NNNN.mat, variable `tags`: the label ids (as in label_list.mat) of
+# every garment and accessory the photo shows, without saying where. Evidence for *which* garments
+# a photo holds (dress, or top + skirt, trousers or not): what the parser gets wrong.
+
+GARMENTS = ("dress", "top", "skirt", "trousers")
+
+
+def image_tags(root: Path | str, image: str | Path) -> tuple[str, ...]:
+    """The label names tagged on one photo (without id 0, the background) (image_id 'ccp-1005', '1005' or a path), sorted."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    stem = Path(str(image)).stem
+    stem = stem[4:] if stem.startswith("ccp-") else stem
+    path = Path(root) / "annotations" / "image-level" / f"{stem}.mat"
+    try:
+        raw = loadmat(str(path))["tags"]
+    except (OSError, ValueError, KeyError, MatReadError) as err:
+        raise ValueError(f"{path} is not a CCP image-level annotation (a .mat file with a `tags` "
+                         f"variable): {err}") from err
+    names = label_names(str(root))
+    ids = np.asarray(raw, dtype=np.int64).ravel()
+    bad = [int(i) for i in ids if not 0 <= i < len(names)]
+    if bad:
+        raise ValueError(f"{path}: tag ids {bad} are not in label_list.mat (0..{len(names) - 1})")
+    return tuple(sorted({names[i] for i in ids if i > 0}))   # id 0 ("null", the background) is on every photo
+
+
+def load_tags(root: Path | str) -> pd.DataFrame:
+    """Every photo with an image-level annotation: image_id, image_path, number, tags (label
+    names) and one bool column per garment kind (dress, top, skirt, trousers: the kinds the
+    parser's prompts name, grouped as in PROMPT_LABELS), sorted by number."""
+    root = Path(root)
+    folder = root / "annotations" / "image-level"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{root} has no annotations/image-level/ folder: not a CCP tree with image-level tags")
+    rows = []
+    for ann in sorted(folder.glob("*.mat")):
+        try:
+            number = int(ann.stem)
+        except ValueError:
+            continue
+        photo = root / "photos" / f"{ann.stem}.jpg"
+        if not photo.is_file():
+            continue
+        tags = image_tags(root, ann.stem)
+        rows.append({"image_id": f"ccp-{ann.stem}", "image_path": str(photo), "number": number, "tags": tags,
+                     **{g: any(t in PROMPT_LABELS[g] for t in tags) for g in GARMENTS}})
+    return pd.DataFrame(rows, columns=["image_id", "image_path", "number", "tags", *GARMENTS])

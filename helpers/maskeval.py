@@ -212,6 +212,29 @@ def ccp_examples(masker, root: Path | str, n: int = 3, prompt: str = "clothes", 
     return out
 
 
+ALL_PROMPTS = ("clothes", "dress", "top", "skirt", "trousers")   # `--prompt all`
+
+
+def all_prompts_doc(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`--prompt all`: one document with every prompt's result (as a single prompt writes it) under
+    "prompts", and a summary row per prompt (photos, mean IoU with a 95 % bootstrap interval,
+    share >= 0.8, not found)."""
+    from helpers.metrics import bootstrap_mean
+
+    first = next(iter(docs.values()))
+    summary = {}
+    for prompt, d in docs.items():
+        ious = [p["iou"] for p in d["per_image"]]
+        ci = bootstrap_mean(ious)["ci95"] if ious else [None, None]
+        summary[prompt] = {"photos": d["images"], "iou_mean": d["iou"]["mean"],
+                           "iou_ci95": [round(v, 4) for v in ci] if ious else ci,
+                           "share_iou_at_least_0.8": d["share_iou_at_least_0.8"],
+                           "not_found": sum(f["reason"] == "no_garment" for f in d["failed"]),
+                           "failed": len(d["failed"])}
+    return {"dataset": first["dataset"], "prompt": "all", "masker": first["masker"],
+            **({"split": first["split"]} if "split" in first else {}), "summary": summary, "prompts": docs}
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m helpers masks eval ...` and `python -m helpers masks train ...`."""
     import argparse
@@ -229,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers masks eval")
     ap.add_argument("--dataset", choices=("ccp", "catalog"), required=True)
     ap.add_argument("dir", type=Path, nargs="?", help="the CCP tree, or a catalogue (default: the settings' catalogue)")
-    ap.add_argument("--prompt", help="dress, top, skirt, trousers or clothes (default: clothes on ccp, "
-                    "the settings' garment_prompt on a catalogue)")
+    ap.add_argument("--prompt", help="dress, top, skirt, trousers, clothes, or all (every one of them into one "
+                    "JSON; default: clothes on ccp, the settings' garment_prompt on a catalogue)")
     ap.add_argument("--split", choices=("heldout", "train", "all"), default="heldout",
                     help="CCP photos: heldout (number %% 5 == 0, default; never trained on), train or all")
     ap.add_argument("--limit", type=int)
@@ -250,13 +273,16 @@ def main(argv: list[str] | None = None) -> int:
 
         table = load_catalog(args.dir, settings).table   # the reference masker reads its truth masks
     masker = get_masker(settings, table)
-    # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
-    ask = "dress" if prompt == "clothes" and masker_name(settings) == "pose" else prompt
-    cases = eval_cases(args.dataset, args.dir, prompt, args.split, args.limit, settings)
-    doc = eval_masker(masker, cases, prompt, dataset=args.dataset, ask=ask)
-    if args.dataset == "ccp":
-        doc["split"] = args.split
-    print(format_eval(doc))
+    docs = {}
+    for one in (ALL_PROMPTS if prompt == "all" else (prompt,)):
+        # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
+        ask = "dress" if one == "clothes" and masker_name(settings) == "pose" else one
+        cases = eval_cases(args.dataset, args.dir, one, args.split, args.limit, settings)
+        docs[one] = eval_masker(masker, cases, one, dataset=args.dataset, ask=ask)
+        if args.dataset == "ccp":
+            docs[one]["split"] = args.split
+        print(format_eval(docs[one]))
+    doc = docs[prompt] if prompt != "all" else all_prompts_doc(docs)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

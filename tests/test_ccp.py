@@ -70,3 +70,40 @@ def test_missing_tree_and_bad_split(tmp_path):
         ccp.load_ccp(root, "test")
     t = ccp.load_ccp(root)
     assert (root / "photos" / "0001.jpg").samefile(t["image_path"].iloc[0])
+
+
+def _tagged(tmp_path):
+    root = _tree(tmp_path)
+    (root / "annotations" / "image-level").mkdir(parents=True)
+    tags = {1005: [0, 14, 19, 41, 21],   # null (background, on every photo), dress, hair, skin, heels
+            1006: [5, 42, 2],            # blouse (a top), skirt, bag
+            1007: [25, 48, 39],          # jeans (trousers), sweater (a top), shoes
+            1008: [13, 40]}              # coat (a top), shorts (trousers)
+    for n, ids in tags.items():
+        Image.new("RGB", (6, 8)).save(root / "photos" / f"{n}.jpg")
+        savemat(root / "annotations" / "image-level" / f"{n}.mat", {"tags": np.array(ids, np.uint8)[:, None]})
+    savemat(root / "annotations" / "image-level" / "1009.mat", {"tags": np.array([[14]])})  # no photo: skipped
+    return root
+
+
+def test_image_level_tags(tmp_path):
+    root = _tagged(tmp_path)
+    t = ccp.load_tags(root)
+    assert list(t["image_id"]) == ["ccp-1005", "ccp-1006", "ccp-1007", "ccp-1008"]
+    assert t.loc[0, "tags"] == ("dress", "hair", "heels", "skin")
+    assert ccp.image_tags(root, "ccp-1006") == ("bag", "blouse", "skirt")
+    kinds = t.set_index("image_id")[list(ccp.GARMENTS)].astype(int).values.tolist()
+    assert kinds == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1], [0, 1, 0, 1]]
+    assert len(ccp.load_ccp(root)) == 3   # the pixel-level table is unchanged by the tagged photos
+
+
+def test_image_level_tags_errors(tmp_path):
+    root = _tagged(tmp_path)
+    savemat(root / "annotations" / "image-level" / "1008.mat", {"tags": np.array([[99]])})
+    with pytest.raises(ValueError, match="not in label_list"):
+        ccp.image_tags(root, "1008")
+    (root / "annotations" / "image-level" / "1007.mat").write_bytes(b"not a mat file")
+    with pytest.raises(ValueError, match="image-level annotation"):
+        ccp.image_tags(root, "1007")
+    with pytest.raises(FileNotFoundError, match="image-level"):
+        ccp.load_tags(tmp_path / "photos")

@@ -87,6 +87,30 @@ def test_ccp_eval_writes_the_issue_json(ccp_tree, parser_env, monkeypatch, tmp_p
     assert "ccp-0020" in printed and "parser-effl0-" in printed
 
 
+def test_ccp_eval_every_prompt_into_one_json(ccp_tree, parser_env, monkeypatch, tmp_path, capsys):
+    """`--prompt all`: one JSON, each prompt's document as the single-prompt form writes it, and a
+    summary row per prompt with a 95 % bootstrap interval of the mean IoU."""
+    for key, value in parser_env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "all.json"
+    assert maskeval.main(["eval", "--dataset", "ccp", str(ccp_tree), "--prompt", "all", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["prompt"] == "all" and doc["split"] == "heldout" and doc["masker"].startswith("parser-effl0-")
+    assert tuple(doc["prompts"]) == tuple(doc["summary"]) == maskeval.ALL_PROMPTS
+    for prompt, one in doc["prompts"].items():
+        assert one["prompt"] == prompt and ISSUE_KEYS <= set(one) <= ISSUE_KEYS | EXTRA_KEYS
+        assert doc["summary"][prompt]["photos"] == one["images"] and doc["summary"][prompt]["iou_mean"] == one["iou"]["mean"]
+    dress = doc["summary"]["dress"]
+    assert doc["prompts"]["dress"]["images"] == 3 and [p["image"] for p in doc["prompts"]["dress"]["per_image"]] == [
+        "ccp-0005", "ccp-0010", "ccp-0020"]
+    low, high = dress["iou_ci95"]
+    assert low <= dress["iou_mean"] <= high and dress["failed"] >= 1   # the unreadable 0020
+    # the drawn figures wear a dress only: no skirt / trousers truth on >= 2 % of any photo
+    assert doc["prompts"]["skirt"]["images"] == 0 and doc["summary"]["skirt"]["iou_ci95"] == [None, None]
+    printed = capsys.readouterr().out
+    assert all(p in printed for p in maskeval.ALL_PROMPTS)
+
+
 def test_ccp_eval_split_and_limit(ccp_tree, parser_env, monkeypatch, tmp_path):
     for key, value in parser_env.items():
         monkeypatch.setenv(key, value)

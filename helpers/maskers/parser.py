@@ -75,7 +75,7 @@ class ParserMasker:
     """mask(image, prompt, *, image_id=None, box=None) -> bool mask; `last_quality` holds the
     quality score of the last mask made (None before the first)."""
 
-    VERSION = "p3"
+    VERSION = "p3g"   # p3 + the garment-presence head (helpers.maskers.garments): new masks, new cache keys
     price_per_call = 0.0
     parallel = "processes"
 
@@ -203,17 +203,20 @@ def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = 8, eps: float = 1e-
 
 
 def select(probs: np.ndarray, region: str) -> np.ndarray:
-    """The prompt's pixels (see the module docstring, step 5)."""
+    """The prompt's pixels (see the module docstring, step 4). "clothes": every garment pixel. A
+    garment kind: helpers.maskers.garments decides from the whole photo's probabilities whether
+    the kind is there at all (absent: an empty mask, so the masker says "no <kind> found") and
+    weights each kind's pixels by how present it is; the rule per prompt was chosen by
+    cross-validation (models/garments.json). Without that file: p3's rule (DRESS_PRIOR)."""
+    from helpers.maskers import garments
+
     garment = probs[..., list(GARMENT)].sum(-1) > 0.5
     if region == "clothes":
         return garment
-    kinds = np.argmax(probs[..., list(GARMENT)], -1)
-    if region == "dress":   # the prompt says a dress is there: a prior for the dress class
-        weighted = probs[..., list(GARMENT)].copy()
-        weighted[..., GARMENT.index(3)] *= DRESS_PRIOR
-        return garment & (np.argmax(weighted, -1) == GARMENT.index(3))
-    want = [GARMENT.index(c) for c in PROMPT_CLASSES[region]]
-    return garment & np.isin(kinds, want)
+    doc = garments.model()
+    if doc is None:
+        return garments.select_kind(probs, region, {"prior": DRESS_PRIOR if region == "dress" else 1.0})
+    return garments.select_kind(probs, region, doc["rules"][region], garments.presence(probs, doc))
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
