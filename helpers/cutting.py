@@ -145,6 +145,9 @@ def square_crop(image: Image.Image, mask: np.ndarray, *, margin: float = 0.06,
     ix1, iy1 = min(sx0 + side, image.width), min(sy0 + side, image.height)
     a = alpha[iy0:iy1, ix0:ix1, None]
     crop = image.crop((ix0, iy0, ix1, iy1))
+    if size is not None and side > size and side * side > MAX_CANVAS_GROWTH * image.width * image.height:
+        return _small_square(crop, a[..., 0] if hard else a[..., 0] > 0.5, side, size,
+                             (ix0 - sx0, iy0 - sy0))
     if edge.feather <= 0:
         # a hard (0/1) alpha: pick pixel or white in uint8, the very same bytes as the blend below
         canvas = np.full((side, side, 3), 255, dtype=np.uint8)
@@ -162,6 +165,24 @@ def square_crop(image: Image.Image, mask: np.ndarray, *, margin: float = 0.06,
         interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
         out = Image.fromarray(cv2.resize(np.asarray(out), (size, size), interpolation=interp), "RGB")
     return out
+
+
+MAX_CANVAS_GROWTH = 2.0  # a square canvas above twice the photo's pixels is made at the output size instead
+
+
+def _small_square(crop: Image.Image, keep: np.ndarray, side: int, size: int, at: tuple[int, int]) -> Image.Image:
+    """The square cut-out made directly at `size`: the crop and its mask are shrunk first, so a
+    photo of extreme aspect (40000 x 25: a 44800-pixel square) never builds its full canvas
+    (issue 24). Ordinary photos take the exact path above; this one differs only in rounding."""
+    scale = size / side
+    w, h = crop.size
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    x, y = min(size - nw, int(round(at[0] * scale))), min(size - nh, int(round(at[1] * scale)))
+    rgb = cv2.resize(np.asarray(crop.convert("RGB")), (nw, nh), interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(keep.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)[..., None]
+    canvas = np.full((size, size, 3), 255.0, np.float32)
+    canvas[max(0, y):max(0, y) + nh, max(0, x):max(0, x) + nw] = rgb * alpha + 255.0 * (1.0 - alpha)
+    return Image.fromarray(np.rint(canvas).astype(np.uint8), "RGB")
 
 
 def cut(image: Image.Image, mask: np.ndarray, form: str = "square", *, margin: float = 0.06,
