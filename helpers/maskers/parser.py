@@ -173,7 +173,7 @@ class ParserMasker:
     def probabilities(self, image: Image.Image) -> np.ndarray:
         """h x w x 9 class probabilities on the working grid (half the image's size, long side at
         most WORK_MAX_SIDE; edge-refined)."""
-        rgb = _rgb(image)
+        rgb = _reduced(_rgb(image))
         return self._working(self._views(rgb), _small(rgb))[0]
 
     def mask_and_quality(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
@@ -186,10 +186,12 @@ class ParserMasker:
         import cv2
 
         region = normalize_prompt(prompt)
-        rgb = _rgb(image)
+        rgb = _reduced(_rgb(image))
         small = _small(rgb)
         probs, *view_probs = self._working(self._views(rgb), small)
         product = product_shot_mask(rgb, probs)
+        if product is not None and product.shape != (image.height, image.width):
+            product = to_size(product, image.size)
         if product is not None:  # the garment alone on a plain background: its foreground
             small_fg = cv2.resize(product.astype(np.uint8), (probs.shape[1], probs.shape[0]),
                                   interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -224,19 +226,39 @@ class ParserMasker:
                 "prompt": prompt}
 
 
+def _reduced(rgb: np.ndarray) -> np.ndarray:
+    """The photo itself, or (long side above 2 x WORK_MAX_SIDE) one area-averaged copy with its
+    long side at 2 x WORK_MAX_SIDE: the network's input, the refinement's guide and the product
+    shot's foreground all come from it, so a 12-megapixel photo is read once, not three times."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = 2 * WORK_MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
+                      interpolation=cv2.INTER_AREA)
+
+
 def _small(rgb: np.ndarray) -> np.ndarray:
-    """The photo at work_size (area-averaged): the guide of the edge refinement."""
+    """The photo at work_size (area-averaged): the guide of the edge refinement. (work_size of
+    the _reduced photo is work_size of the photo: both halve, then cap the long side.)"""
     import cv2
 
     w, h = work_size(rgb.shape[1], rgb.shape[0])
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
 
 
+BIG_MASK_PIXELS = 4_000_000   # above this a mask is brought to size in uint8 (4x less memory traffic)
+
+
 def to_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A working-grid mask brought to the photo's (width, height): bilinear, then halved."""
     import cv2
 
-    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    if size[0] * size[1] <= BIG_MASK_PIXELS:
+        return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    return cv2.resize(mask.astype(np.uint8) * np.uint8(254), size, interpolation=cv2.INTER_LINEAR) > 127
 
 
 REFINE_RADIUS, REFINE_EPS = 8, 1e-3
