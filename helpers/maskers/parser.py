@@ -173,7 +173,7 @@ class ParserMasker:
     def probabilities(self, image: Image.Image) -> np.ndarray:
         """h x w x 9 class probabilities on the working grid (half the image's size, long side at
         most WORK_MAX_SIDE; edge-refined)."""
-        rgb = _reduced(_rgb(image))
+        rgb = _photo(image)
         return self._working(self._views(rgb), _small(rgb))[0]
 
     def mask_and_quality(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
@@ -186,7 +186,7 @@ class ParserMasker:
         import cv2
 
         region = normalize_prompt(prompt)
-        rgb = _reduced(_rgb(image))
+        rgb = _photo(image)
         small = _small(rgb)
         probs, *view_probs = self._working(self._views(rgb), small)
         product = product_shot_mask(rgb, probs)
@@ -224,6 +224,16 @@ class ParserMasker:
         return {"image": np.asarray(image.convert("RGB")), "classes": labels, "class_names": CLASSES,
                 "shares": dict(zip(CLASSES, shares.round(3).tolist())), "mask": mask, "quality": score,
                 "prompt": prompt}
+
+
+def _photo(image: Image.Image) -> np.ndarray:
+    """The photo as the masker works on it (_reduced). A photo at least twice that size is first
+    box-averaged by Pillow (Image.reduce, an integer factor), so a 12-megapixel photo never
+    becomes a full-size array here (that copy alone cost more than the network)."""
+    factor = max(image.size) // (2 * WORK_MAX_SIDE)
+    if factor >= 2:
+        image = (image if image.mode == "RGB" else image.convert("RGB")).reduce(factor)
+    return _reduced(_rgb(image))
 
 
 def _reduced(rgb: np.ndarray) -> np.ndarray:
@@ -273,15 +283,15 @@ def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = REFINE_RADIUS, eps:
     sh, sw = probs.shape[:2]
     small = rgb if rgb.shape[:2] == (sh, sw) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
     garment = np.ascontiguousarray(probs[..., GARMENT[0]:GARMENT[-1] + 1].sum(-1))
-    return _rescale(probs, garment, GuidedFilter(small, radius, eps * 255 * 255)(garment))
+    return _rescale(probs.copy(), garment, GuidedFilter(small, radius, eps * 255 * 255)(garment))
 
 
 def _rescale(probs: np.ndarray, garment: np.ndarray, filtered: np.ndarray) -> np.ndarray:
-    """`probs` with the garment classes scaled to the filtered garment share (clipped to 0..1)
-    and the other classes to the rest."""
+    """`probs` (changed in place) with the garment classes scaled to the filtered garment share
+    (clipped to 0..1) and the other classes to the rest."""
     g0, g1 = GARMENT[0], GARMENT[-1] + 1            # the garment classes are one run: slices, not copies
     filtered = np.clip(filtered, 0, 1)
-    out = probs.copy()
+    out = probs
     out[..., g0:g1] *= (filtered / np.maximum(garment, 1e-6))[..., None]
     rest = ((1 - filtered) / np.maximum(1 - garment, 1e-6))[..., None]
     out[..., :g0] *= rest
