@@ -168,7 +168,13 @@ def open_and_mask(masker: Masker, image_id: str, data: bytes, prompt: str, setti
         image = _open(data, settings)
     except ImageError as err:
         raise MaskError(err.reason, str(err)) from None
-    return image, _checked_mask(masker.mask(image, prompt, image_id=image_id), image)
+    try:
+        mask = masker.mask(image, prompt, image_id=image_id)
+    except (MemoryError, cv2.error) as err:   # one image out of memory never ends the run
+        raise MaskError("too_large", f"{image_id}: {image.width}x{image.height} could not be masked "
+                        f"({type(err).__name__}: {str(err).strip().splitlines()[-1][:120]}); "
+                        "shrink the photo or leave it out") from None
+    return image, _checked_mask(mask, image)
 
 
 def run_after(after, image_id: str, data: bytes, image, mask: np.ndarray) -> None:

@@ -180,3 +180,21 @@ def test_cut_made_right_after_masking_is_the_cut_catalog_cut_out(table, tmp_path
     fresh = cutting.cut_catalog(rows, run.masks, "square", size=128)  # no cache: cut now
     for image_id, im in fresh.cutouts.items():
         assert np.array_equal(np.asarray(im), np.asarray(warm.cutouts[image_id]))
+
+
+@pytest.mark.parametrize("edge", [cutting.NO_EDGE, EdgeTreatment(dilate=2, feather=3)])
+def test_large_photo_square_is_made_at_output_size_and_matches_the_full_canvas(sample, edge):
+    """A 12 MP photo's square (or one of extreme aspect) is shrunk before it is placed on the
+    white square: the same picture as building the full canvas and shrinking it (issue 21/24)."""
+    import cv2
+
+    image, mask = sample
+    big = image.resize((image.width * 5, image.height * 5), Image.BICUBIC)      # 2560 x 3840
+    big_mask = np.asarray(Image.fromarray(mask).resize(big.size, Image.NEAREST))
+    fast = np.asarray(cutting.square_crop(big, big_mask, size=256, edge=edge), np.float32)
+    full = cutting.square_crop(big, big_mask, edge=edge)                         # the full canvas
+    assert full.width > cutting.SHRINK_FIRST_SIDE * 256
+    slow = cv2.resize(np.asarray(full), (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert fast.shape == slow.shape == (256, 256, 3)
+    diff = np.abs(fast - slow)
+    assert diff.mean() < 1.0 and (diff.max(-1) > 8).mean() < 0.02   # only the part's edge row/column differ

@@ -39,11 +39,11 @@ from helpers.errors import MaskError
 from helpers.maskers import parser_backbone as pb
 from helpers.maskers import parser_net
 from helpers.maskers.base import Box
-from helpers.maskers.guided import guided_filter
+from helpers.maskers.guided import GuidedFilter
 
 WEIGHTS_PATH = parser_net.WEIGHTS_PATH
 CLASSES = ("background", "skin", "hair", "dress", "top", "skirt", "trousers", "other", "accessory")
-GARMENT = (3, 4, 5, 6, 7)
+GARMENT = (3, 4, 5, 6, 7)   # one run of class ids (refine slices it)
 PROMPT_CLASSES = {"dress": (3,), "top": (4,), "skirt": (5,), "trousers": (6,), "clothes": GARMENT}
 PARSER_PROMPTS = tuple(PROMPT_CLASSES)
 ALIASES = {
@@ -59,6 +59,26 @@ MIN_SHARE = 0.002        # a mask below this share of the image counts as "no ga
 BOX_MARGIN = 0.08        # a box prior is grown by this share of its size before cutting
 DRESS_PRIOR = 6.0        # "dress": the dress probability counts this many times against top / skirt / ...
 PRODUCT_MAX_PERSON = 0.01  # below this share of skin + hair pixels a photo may be a product shot
+WORK_MAX_SIDE = 512      # the per-pixel work (edges, prompt, quality) runs at half the photo's size, at most this long
+PRODUCT_MAX_SIDE = 1024  # a product shot's foreground is found at most this large, then brought to the photo's size
+
+
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """(w, h) of the working grid: half the photo's size, its long side at most WORK_MAX_SIDE.
+
+    Why bounded: the guided filter, the prompt and the quality score cost per pixel; above this
+    size a 12-megapixel photo spent seconds there for a mask the network sees at 256 x 384
+    (CCP photos, 550 x 830, and the catalogue's, 512 x 768, are below it: their masks are unchanged)."""
+    w, h = max(1, width // 2), max(1, height // 2)
+    scale = WORK_MAX_SIDE / max(w, h)
+    if scale < 1:
+        w, h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    return w, h
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    """The photo as uint8 H x W x 3 (no extra copy when it is RGB already)."""
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def normalize_prompt(prompt: str) -> str:
@@ -113,7 +133,7 @@ class ParserMasker:
     def views(self, image: Image.Image) -> list[np.ndarray]:
         """The network's 9 x 96 x 64 class probabilities on the padded input grid: of the photo,
         and with `flip` also of its mirror image (mirrored back; one batch of two)."""
-        return self._views(np.asarray(image.convert("RGB")))
+        return self._views(_rgb(image))
 
     def _views(self, rgb: np.ndarray) -> list[np.ndarray]:
         x = pb.to_input(rgb)
@@ -127,14 +147,34 @@ class ParserMasker:
         (validation fold)."""
         return np.mean(self.views(image), axis=0)
 
-    def _half(self, raw: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        probs = pb.probs_to_image(raw, max(1, w // 2), max(1, h // 2))
-        return refine(probs, rgb) if self.refine else probs
+    def _working(self, views: list[np.ndarray], small: np.ndarray) -> list[np.ndarray]:
+        """[mean of the views, each view (when there are two)] on the working grid, edge-refined.
+
+        Why together: bilinear resizing and the guided filter are both linear, so the mean's
+        refinement is the mean of the views' refinements, and the views share the guide's half
+        of the filter: the quality score costs half a refinement instead of two (same masks,
+        same scores up to float rounding)."""
+        h, w = small.shape[:2]
+        each = [pb.probs_to_image(v, w, h) for v in views]
+        mean = each[0] if len(each) == 1 else (each[0] + each[1]) * np.float32(0.5)
+        if len(each) == 1:
+            return [refine(mean, small) if self.refine else mean]
+        if not self.refine:
+            return [mean, *each]
+        g0, g1 = GARMENT[0], GARMENT[-1] + 1
+        gf = GuidedFilter(small, REFINE_RADIUS, REFINE_EPS * 255 * 255)
+        garments = [np.ascontiguousarray(p[..., g0:g1].sum(-1)) for p in each]
+        filtered = [gf(g) for g in garments]
+        mean_garment = (garments[0] + garments[1]) * np.float32(0.5)
+        mean_filtered = (filtered[0] + filtered[1]) * np.float32(0.5)
+        return [_rescale(mean, mean_garment, mean_filtered),
+                *(_rescale(p, g, f) for p, g, f in zip(each, garments, filtered))]
 
     def probabilities(self, image: Image.Image) -> np.ndarray:
-        """(H/2) x (W/2) x 9 class probabilities at half the image's size (edge-refined)."""
-        return self._half(self.raw_probabilities(image), np.asarray(image.convert("RGB")))
+        """h x w x 9 class probabilities on the working grid (half the image's size, long side at
+        most WORK_MAX_SIDE; edge-refined)."""
+        rgb = _photo(image)
+        return self._working(self._views(rgb), _small(rgb))[0]
 
     def mask_and_quality(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
                          box: Box | None = None) -> tuple[np.ndarray, float | None]:
@@ -146,20 +186,21 @@ class ParserMasker:
         import cv2
 
         region = normalize_prompt(prompt)
-        rgb = np.asarray(image.convert("RGB"))
-        views = self._views(rgb)
-        probs = self._half(np.mean(views, axis=0), rgb)
+        rgb = _photo(image)
+        small = _small(rgb)
+        probs, *view_probs = self._working(self._views(rgb), small)
         product = product_shot_mask(rgb, probs)
+        if product is not None and product.shape != (image.height, image.width):
+            product = to_size(product, image.size)
         if product is not None:  # the garment alone on a plain background: its foreground
-            small = cv2.resize(product.astype(np.uint8), (probs.shape[1], probs.shape[0]),
-                               interpolation=cv2.INTER_NEAREST).astype(bool)
-            mask, score = product, agreement(small, select(probs, "clothes"))
+            small_fg = cv2.resize(product.astype(np.uint8), (probs.shape[1], probs.shape[0]),
+                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            mask, score = product, agreement(small_fg, select(probs, "clothes"))
         else:
             mask = select(probs, region)
-            score = (agreement(*(select(self._half(v, rgb), region) for v in views))
-                     if len(views) == 2 else None)
+            score = agreement(*(select(p, region) for p in view_probs)) if len(view_probs) == 2 else None
         if (mask.shape[1], mask.shape[0]) != image.size:
-            mask = cv2.resize(mask.astype(np.float32), image.size, interpolation=cv2.INTER_LINEAR) > 0.5
+            mask = to_size(mask, image.size)
         if box is not None:
             mask &= box_mask(mask.shape, box)
         if mask.sum() < max(64, MIN_SHARE * mask.size):
@@ -185,20 +226,76 @@ class ParserMasker:
                 "prompt": prompt}
 
 
-def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = 8, eps: float = 1e-3) -> np.ndarray:
+def _photo(image: Image.Image) -> np.ndarray:
+    """The photo as the masker works on it (_reduced). A photo at least twice that size is first
+    box-averaged by Pillow (Image.reduce, an integer factor), so a 12-megapixel photo never
+    becomes a full-size array here (that copy alone cost more than the network)."""
+    factor = max(image.size) // (2 * WORK_MAX_SIDE)
+    if factor >= 2:
+        image = (image if image.mode == "RGB" else image.convert("RGB")).reduce(factor)
+    return _reduced(_rgb(image))
+
+
+def _reduced(rgb: np.ndarray) -> np.ndarray:
+    """The photo itself, or (long side above 2 x WORK_MAX_SIDE) one area-averaged copy with its
+    long side at 2 x WORK_MAX_SIDE: the network's input, the refinement's guide and the product
+    shot's foreground all come from it, so a 12-megapixel photo is read once, not three times."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = 2 * WORK_MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _small(rgb: np.ndarray) -> np.ndarray:
+    """The photo at work_size (area-averaged): the guide of the edge refinement. (work_size of
+    the _reduced photo is work_size of the photo: both halve, then cap the long side.)"""
+    import cv2
+
+    w, h = work_size(rgb.shape[1], rgb.shape[0])
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+
+
+BIG_MASK_PIXELS = 4_000_000   # above this a mask is brought to size in uint8 (4x less memory traffic)
+
+
+def to_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A working-grid mask brought to the photo's (width, height): bilinear, then halved."""
+    import cv2
+
+    if size[0] * size[1] <= BIG_MASK_PIXELS:
+        return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    return cv2.resize(mask.astype(np.uint8) * np.uint8(254), size, interpolation=cv2.INTER_LINEAR) > 127
+
+
+REFINE_RADIUS, REFINE_EPS = 8, 1e-3
+
+
+def refine(probs: np.ndarray, rgb: np.ndarray, radius: int = REFINE_RADIUS, eps: float = REFINE_EPS) -> np.ndarray:
     """Guided filter (the photo as guide) on garment-vs-rest; each class is rescaled to the
     filtered garment share. Measured on the validation fold (network trained without it):
     clothes IoU 0.818 unrefined, 0.833 at radius 16 / eps 1e-2, 0.842 at radius 8 / eps 1e-3."""
     import cv2
 
     sh, sw = probs.shape[:2]
-    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    out = probs.copy()
-    garment = np.ascontiguousarray(out[..., list(GARMENT)].sum(-1))
-    filtered = np.clip(guided_filter(small, garment, radius, eps * 255 * 255), 0, 1)
-    out[..., list(GARMENT)] *= (filtered / np.maximum(garment, 1e-6))[..., None]
-    rest = [i for i in range(len(CLASSES)) if i not in GARMENT]
-    out[..., rest] *= ((1 - filtered) / np.maximum(1 - garment, 1e-6))[..., None]
+    small = rgb if rgb.shape[:2] == (sh, sw) else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    garment = np.ascontiguousarray(probs[..., GARMENT[0]:GARMENT[-1] + 1].sum(-1))
+    return _rescale(probs.copy(), garment, GuidedFilter(small, radius, eps * 255 * 255)(garment))
+
+
+def _rescale(probs: np.ndarray, garment: np.ndarray, filtered: np.ndarray) -> np.ndarray:
+    """`probs` (changed in place) with the garment classes scaled to the filtered garment share
+    (clipped to 0..1) and the other classes to the rest."""
+    g0, g1 = GARMENT[0], GARMENT[-1] + 1            # the garment classes are one run: slices, not copies
+    filtered = np.clip(filtered, 0, 1)
+    out = probs
+    out[..., g0:g1] *= (filtered / np.maximum(garment, 1e-6))[..., None]
+    rest = ((1 - filtered) / np.maximum(1 - garment, 1e-6))[..., None]
+    out[..., :g0] *= rest
+    out[..., g1:] *= rest
     return out
 
 
@@ -234,9 +331,17 @@ def product_shot_mask(rgb: np.ndarray, probs: np.ndarray) -> np.ndarray | None:
     person = np.isin(probs.argmax(-1), (CLASSES.index("skin"), CLASSES.index("hair"))).mean()
     if person >= PRODUCT_MAX_PERSON:
         return None
+    import cv2
+
     from helpers.maskers.product import product_shot_foreground
 
-    return product_shot_foreground(rgb)
+    h, w = rgb.shape[:2]
+    scale = PRODUCT_MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return product_shot_foreground(rgb)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    fg = product_shot_foreground(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    return None if fg is None else to_size(fg, (w, h))
 
 
 def describe(probs: np.ndarray) -> str:

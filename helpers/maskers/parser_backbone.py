@@ -37,20 +37,44 @@ def frame(width: int, height: int) -> tuple[int, int, int, int]:
     return (pw - width) // 2, 0, pw, height
 
 
+MAX_PAD_GROWTH = 2.0                # padding at full size may at most double the pixels (else pad after downscaling)
+
+
 def to_input(rgb: np.ndarray) -> np.ndarray:
-    """uint8 H x W x 3 -> float32 1 x 3 x 384 x 256 network input (padded with the mean colour)."""
+    """uint8 H x W x 3 -> float32 1 x 3 x 384 x 256 network input (padded with the mean colour).
+
+    A photo of ordinary shape is padded at full size, then resized; one of extreme aspect
+    (40000 x 25: the padded canvas would be 40000 x 60000) is downscaled into its place on the
+    input grid first, so memory stays bounded by the photo's own size (issue 24)."""
     import cv2
 
     h, w = rgb.shape[:2]
     left, top, pw, ph = frame(w, h)
-    if (pw, ph) != (w, h):
-        canvas = np.empty((ph, pw, 3), np.uint8)
-        canvas[:] = PAD_RGB
-        canvas[top:top + h, left:left + w] = rgb
-        rgb = canvas
-    small = cv2.resize(np.ascontiguousarray(rgb), (W, H), interpolation=cv2.INTER_AREA)
+    if pw * ph > MAX_PAD_GROWTH * w * h:
+        small = _placed(rgb, left, top, pw, ph)
+    else:
+        if (pw, ph) != (w, h):
+            canvas = np.empty((ph, pw, 3), np.uint8)
+            canvas[:] = PAD_RGB
+            canvas[top:top + h, left:left + w] = rgb
+            rgb = canvas
+        small = cv2.resize(np.ascontiguousarray(rgb), (W, H), interpolation=cv2.INTER_AREA)
     x = (small.astype(np.float32) / 255.0 - MEAN) / STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def _placed(rgb: np.ndarray, left: int, top: int, pw: int, ph: int) -> np.ndarray:
+    """The photo downscaled to where it lands on the 256 x 384 input, on the mean colour."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x0, y0 = min(W - 1, int(round(left * W / pw))), min(H - 1, int(round(top * H / ph)))
+    nw = min(W - x0, max(1, int(round(w * W / pw))))
+    nh = min(H - y0, max(1, int(round(h * H / ph))))
+    out = np.empty((H, W, 3), np.uint8)
+    out[:] = PAD_RGB
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(np.ascontiguousarray(rgb), (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def framed(rgb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,13 +105,25 @@ def labels_to_grid(labels: np.ndarray, size: tuple[int, int] = (H // 4, W // 4),
 
 
 def probs_to_image(probs: np.ndarray, width: int, height: int) -> np.ndarray:
-    """C x h x w class probabilities on the padded grid -> height x width x C (float32)."""
+    """C x h x w class probabilities on the padded grid -> height x width x C (float32).
+
+    Only the photo's part of the padded frame is made (an affine warp of the grid onto it, the
+    same bilinear sampling as resizing the whole frame and cropping), so an extreme aspect ratio
+    costs no more than the output itself."""
     import cv2
 
     left, top, pw, ph = frame(width, height)
     hwc = np.ascontiguousarray(probs.transpose(1, 2, 0).astype(np.float32))
-    out = cv2.resize(hwc, (pw, ph), interpolation=cv2.INTER_LINEAR)
-    return out[top:top + height, left:left + width]
+    if pw * ph <= MAX_PAD_GROWTH * width * height:
+        out = cv2.resize(hwc, (pw, ph), interpolation=cv2.INTER_LINEAR)
+        return out[top:top + height, left:left + width]
+    gh, gw = hwc.shape[:2]
+    sx, sy = gw / pw, gh / ph   # output pixel (x, y) samples grid point ((x + left + .5) sx - .5, ...)
+    m = np.array([[sx, 0, (left + 0.5) * sx - 0.5], [0, sy, (top + 0.5) * sy - 0.5]], np.float64)
+    chans = [cv2.warpAffine(np.ascontiguousarray(hwc[..., i]), m, (width, height),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+             for i in range(hwc.shape[2])]
+    return np.stack(chans, -1)
 
 
 # ---------------------------------------------------------------- backbone

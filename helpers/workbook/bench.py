@@ -30,7 +30,8 @@ BENCHMARKS = "helpers.workbook.benchmarks"
 SOURCES: list[tuple[str, str]] = [(BENCHMARKS, name) for name in (
     "bench_generate", "bench_masking", "bench_stub_concurrency", "bench_embedding", "bench_index")]
 SOURCES += [("helpers.workbook.bench_scale", "bench_chroma_scale")]  # ChromaDB at N vectors (--scale N)
-SOURCES += [(BENCHMARKS, name) for name in ("bench_pipeline", "bench_pipeline_budget", "bench_app")]
+SOURCES += [(BENCHMARKS, name) for name in ("bench_pipeline", "bench_pipeline_budget", "bench_large_photo",
+                                            "bench_app")]
 SOURCES += [(BENCHMARKS, "bench_secret_scan")]  # issue 24: the runner's credential check, 12 MB notebook
 
 
@@ -53,8 +54,9 @@ class Goal:
 GOALS: dict[str, Goal] = {
     # issue 4: 240 images generated in <= 60 s on 2 cores
     "catalog_240_s": Goal("<=", 60, "<= 60 s for 240 images"),
-    # issue 5: local masks >= 25 images/s cold, cached >= 20x faster; stubbed Bedrock <= 1/3 serial
-    "masks_per_s_cold": Goal(">=", 25, ">= 25 images/s (cold)"),
+    # issue 5 (raised by issue 21): local masks >= 30 images/s cold, cached >= 20x faster;
+    # stubbed Bedrock <= 1/3 serial
+    "masks_per_s_cold": Goal(">=", 30, ">= 30 images/s (cold)"),
     "mask_cached_speedup": Goal(">=", 20, ">= 20x faster cached"),
     "bedrock_stub_speedup": Goal(">=", 3, ">= 3x serial (40 calls, 200 ms, conc. 4)"),
     # issue 6: embedding >= 60 images/s; index 10k build <= 15 s, query p50 < 10 ms, recall@10 >= 0.99
@@ -65,6 +67,10 @@ GOALS: dict[str, Goal] = {
     # issue 6/7: pipeline >= 20 images/s cold, cached re-run >= 20x faster
     "pipeline_cold_images_per_s": Goal(">=", 20, ">= 20 images/s cold"),
     "pipeline_cached_speedup": Goal(">=", 20, ">= 20x faster cached"),
+    # issue 21: one image on one core <= 80 ms; a 12 MP phone photo masked <= 0.25 s, searched <= 0.6 s
+    "budget_total_ms": Goal("<=", 80, "<= 80 ms per image, one core"),
+    "mask_12mp_s": Goal("<=", 0.25, "<= 0.25 s for 3000 x 4000, one thread"),
+    "app_upload_12mp_s": Goal("<=", 0.6, "<= 0.6 s for a 3000 x 4000 upload"),
 }
 
 
