@@ -2,14 +2,13 @@
 
 Why a module of its own: the model (weights, ONNX export, preprocessing, the colour part) is one
 concept; helpers.embedding runs any embedder over a catalogue and re-exports this one.
-onnxruntime and torch are imported lazily, when the model is first used or exported.
+The model runs from the committed ONNX (helpers.onnxmodels; built by `make models`), so the run
+time needs onnxruntime and never torch; torch (the train extra) only exports it and checks it.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from helpers.cache import Cache, content_key, discard_corrupt
+from helpers.extras import require
 from helpers.settings import load_settings
 
 
@@ -40,8 +39,8 @@ WHITE_LEVEL = 250                     # a pixel with every channel >= this is ba
 INPUT_SIZE = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-# Bump when the exported graph changes (wrapper, opset): the cached .onnx key includes it.
-_EXPORT_RECIPE = {"wrapper": "extract_features.mean(2,3)", "opset": 17, "version": 1}
+# How `export` builds the graph; recorded in the ONNX manifest (bump with any change, then `make models`).
+EXPORT_RECIPE = {"wrapper": "extract_features.mean(2,3)", "opset": 17, "version": 1}
 
 
 def weights_path() -> Path:
@@ -164,39 +163,33 @@ def _load_torch_model():
     return Features(model).eval()
 
 
-def export_onnx(cache_dir: Path | str) -> Path:
-    """Export the feature extractor to ONNX once; later calls return the cached file.
-
-    The cache key is the weights file's sha256 plus the export recipe, so a new weights file
-    or a changed wrapper gets a fresh export. The write is atomic (Cache.put_bytes), so an
-    interrupted export never leaves half a model behind.
-    """
-    weights = weights_path()
-    cache = Cache(cache_dir)
-    key = content_key(_sha256_file(weights).encode(), "effnet-lite0-onnx-export", **_EXPORT_RECIPE)
-    target = cache.path("models", key, ".onnx")
-    if target.is_file():
-        return target
+def export(path: Path | str) -> Path:
+    """Export the feature extractor (ImageNet weights from the pip package) to one ONNX file:
+    x (N x 3 x 224 x 224) -> features (N x 1280). Needs torch (the train extra); `make models`
+    (helpers.modelbuild) calls it, the run time loads the committed file (`model_path`)."""
     import torch
 
     module = _load_torch_model()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp) / "effnet.onnx"
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant-folding notes about Slice: harmless
-            torch.onnx.export(module, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(tmp_path),
-                              dynamo=False, opset_version=_EXPORT_RECIPE["opset"],
-                              input_names=["x"], output_names=["features"],
-                              dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
-        return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant-folding notes about Slice: harmless
+        torch.onnx.export(module, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(path),
+                          dynamo=False, opset_version=EXPORT_RECIPE["opset"],
+                          input_names=["x"], output_names=["features"],
+                          dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
+    return Path(path)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def model_path() -> Path:
+    """The committed ONNX of the feature extractor, checked against its manifest (no torch)."""
+    from helpers import onnxmodels
+
+    return onnxmodels.verified("embedder")
+
+
+def export_onnx(cache_dir: Path | str | None = None) -> Path:
+    """The ONNX the embedder runs: now the committed, checked file (`model_path`); nothing is
+    exported at run time any more. `cache_dir` is not used (kept for older callers)."""
+    return model_path()
 
 
 class LocalEmbedder:
@@ -223,23 +216,11 @@ class LocalEmbedder:
 
     @property
     def session(self):
-        """The ONNX Runtime session, created (and the model exported) on first use."""
+        """The ONNX Runtime session of the committed model, created on first use."""
         if self._session is None:
-            import onnxruntime as ort
+            from helpers import onnxmodels
 
-            if hasattr(ort, "disable_telemetry_events"):  # besides ORT_DISABLE_TELEMETRY (helpers/__init__)
-                ort.disable_telemetry_events()
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            model = export_onnx(self.cache_dir)
-            try:
-                self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
-                discard_corrupt(model, "models", f"{type(exc).__name__}: {exc}")
-                self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
-                                                     providers=["CPUExecutionProvider"])
+            self._session = onnxmodels.session(model_path(), self.threads, optimize=True)
         return self._session
 
     def __getstate__(self) -> dict:
@@ -258,6 +239,7 @@ class LocalEmbedder:
         """What `embed` returns, with the CNN run by eager torch: the reference the ONNX export
         must match. `cnn_only`: the 1280 CNN features alone, to compare with `cnn_features`
         (the colour part is the same numpy code either way)."""
+        require("torch", "train", "the eager torch reference embed_torch")
         import torch
 
         if self._torch is None:
