@@ -88,7 +88,7 @@ test: install-test
 	$(BIN)/python -m pytest
 
 # Export both networks to the committed ONNX files + manifest (helpers.modelbuild; needs torch).
-models: install-train
+models: install-train $(CATALOG)
 	$(BIN)/python -m helpers models build
 
 lab: $(EDITABLE) $(CATALOG)

@@ -8,6 +8,7 @@ time needs onnxruntime and never torch; torch (the train extra) only exports it 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from helpers.extras import require
+from helpers.extras import available, require
 from helpers.settings import load_settings
 
 
@@ -179,6 +180,43 @@ def export(path: Path | str) -> Path:
     return Path(path)
 
 
+# eager torch's CNN features of the first bundled catalogue photos, recorded by `make models`, so
+# notebook 04's ONNX-vs-torch check runs where torch (the train extra) is not installed
+TORCH_REFERENCE = Path(__file__).resolve().parents[1] / "data" / "results" / "torch-reference" / "effnet-features.npz"
+
+
+def pixels_sha256(image: Image.Image) -> str:
+    """sha256 of an image's RGB pixels and shape: a recorded reference belongs to exactly this photo."""
+    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    return hashlib.sha256(f"{rgb.shape}".encode() + rgb.tobytes()).hexdigest()
+
+
+def read_torch_reference(path: Path | str | None = None) -> dict:
+    """{pixels sha256: 1280 float32 CNN features, "torch": version} ({} when none was recorded)."""
+    path = Path(path or TORCH_REFERENCE)
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return {k: (str(data[k]) if k == "torch" else data[k]) for k in data.files}
+
+
+def record_torch_reference(images: Sequence[Image.Image], path: Path | str | None = None) -> Path:
+    """Record eager torch's CNN features of `images` (needs torch): what `embed_torch` returns
+    for them where torch is missing."""
+    require("torch", "train", "recording the torch reference")
+    import torch
+
+    model = _load_torch_model()
+    with torch.no_grad():
+        features = model(torch.from_numpy(preprocess(images))).numpy()
+    path = Path(path or TORCH_REFERENCE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        np.savez(fh, torch=np.array(torch.__version__.split("+")[0]),
+                 **{pixels_sha256(image): f.astype(np.float32) for image, f in zip(images, features)})
+    return path
+
+
 def model_path() -> Path:
     """The committed ONNX of the feature extractor, checked against its manifest (no torch)."""
     from helpers import onnxmodels
@@ -239,13 +277,32 @@ class LocalEmbedder:
         """What `embed` returns, with the CNN run by eager torch: the reference the ONNX export
         must match. `cnn_only`: the 1280 CNN features alone, to compare with `cnn_features`
         (the colour part is the same numpy code either way)."""
-        require("torch", "train", "the eager torch reference embed_torch")
+        if not available("torch"):
+            return self._recorded_torch(images, cnn_only=cnn_only)
         import torch
 
         if self._torch is None:
             self._torch = _load_torch_model()
         with torch.no_grad():
             return self._batched(images, lambda x: self._torch(torch.from_numpy(x)).numpy(), cnn_only=cnn_only)
+
+    def _recorded_torch(self, images: Sequence[Image.Image], *, cnn_only: bool) -> np.ndarray:
+        """`embed_torch` without torch (the run time): eager torch's CNN features of these very
+        photos as `make models` recorded them (TORCH_REFERENCE), through the same colour and
+        normalisation steps; a photo it did not record needs the train extra."""
+        recorded = read_torch_reference()
+        keys = [pixels_sha256(image) for image in images]
+        if not all(k in recorded for k in keys):
+            require("torch", "train", "embed_torch on photos that `make models` did not record")
+        warnings.warn(f"torch is not installed: embed_torch uses the eager torch features that `make models` "
+                      f"recorded for these photos ({TORCH_REFERENCE.name}, torch {recorded['torch']})", stacklevel=3)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            part = images[start:start + self.batch_size]
+            features = np.stack([recorded[k] for k in keys[start:start + self.batch_size]])
+            out.append(_l2_normalise(features) if cnn_only
+                       else combine(features, colour_histogram(letterbox_batch(part))))
+        return np.concatenate(out)
 
     def _onnx(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": x})[0]

@@ -74,6 +74,23 @@ def build(directory: Path | str | None = None) -> dict:
     return manifest
 
 
+def record_reference(n: int = 4) -> str:
+    """Record eager torch's features of the bundled catalogue's first `n` photos (what notebook 04
+    compares the ONNX with), so that check runs where torch is not installed."""
+    from PIL import Image
+
+    from helpers.catalog import load_catalog
+    from helpers.settings import load_settings
+
+    settings = load_settings()
+    if not (settings.catalog / "manifest.csv").is_file():
+        return f"torch reference not recorded: no catalogue at {settings.catalog} (run `make sample` first)"
+    table = load_catalog(settings.catalog, settings).table
+    photos = [Image.open(p).convert("RGB") for p in table.image_path[:n]]
+    path = localembedder.record_torch_reference(photos)
+    return f"torch reference: {len(photos)} photos of {settings.catalog} -> {path}"
+
+
 def check(directory: Path | str | None = None) -> list[str]:
     """One line per network: its file and that it matches the manifest (raises ModelFileError)."""
     return [f"{name}: {onnxmodels.verified(name, directory)} matches {onnxmodels.MANIFEST_NAME}"
@@ -89,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "build":
             for name, record in build()["models"].items():
                 print(f"{name}: {record['file']} {record['sha256'][:12]} ({record['bytes']:,} bytes)")
+            print(record_reference())
         for line in check():
             print(line)
     except (MissingExtra, ModelFileError) as exc:

@@ -172,3 +172,25 @@ except Exception as exc:
     assert out.returncode == 0, out.stderr
     line = out.stdout.strip()
     assert line.startswith("MissingExtra ") and "\n" not in line and "`make install-train`" in line, line
+
+
+def test_embed_torch_without_torch_uses_the_recorded_reference(photos, tmp_path, monkeypatch):
+    """Notebook 04's ONNX-vs-torch check where torch is missing: eager torch's features recorded
+    by `make models` for these very photos; any other photo names the train extra."""
+    import warnings
+
+    from helpers import localembedder
+    from helpers.errors import MissingExtra
+
+    embedder = LocalEmbedder(tmp_path, threads=1)
+    live = embedder.embed_torch(photos[:2])
+    monkeypatch.setattr(localembedder, "TORCH_REFERENCE", tmp_path / "ref.npz")
+    localembedder.record_torch_reference(photos[:2])
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        recorded = embedder.embed_torch(photos[:2])
+    assert np.abs(recorded - live).max() < 1e-6 and np.abs(recorded - embedder.embed(photos[:2])).max() < 1e-4
+    assert "recorded" in str(said[0].message)
+    with pytest.raises(MissingExtra, match="`make install-train`"):
+        embedder.embed_torch(photos[1:3])
