@@ -27,31 +27,33 @@ unexport MPLBACKEND
 
 install: $(EDITABLE)
 
-# The run time: exactly what `make run` executes (no torch, mediapipe or test tools).
+# The run time: exactly what `make run` executes (no torch, mediapipe or test tools). --no-compile:
+# Python writes .pyc files for the modules it imports, instead of pip compiling every module of
+# every package (264 MB of .pyc, kubernetes' client alone 70 MB, most never imported).
 # The stamp is keyed on the lock file's hash: a changed lock rebuilds .venv, an unchanged one is a no-op.
 $(STAMP): requirements.lock
 	@echo "== creating $(VENV) from requirements.lock (lock $(LOCK_HASH)) =="
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-compile -r requirements.lock
 	touch $(STAMP)
 
 # An extra on top of the run time, keyed on its lock's hash (a rebuilt .venv loses every extra stamp).
 # torch goes first, on its own, so pip takes the local CPU build.
 $(VENV)/.extra-train-%: requirements-train.lock | $(EDITABLE)
 	rm -f $(VENV)/.extra-train-*
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -r requirements-train.lock
+	$(BIN)/pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/pip install --quiet --no-compile -r requirements-train.lock
 	touch $@
 $(VENV)/.extra-pose-%: requirements-pose.lock | $(EDITABLE)
 	rm -f $(VENV)/.extra-pose-*
-	$(BIN)/pip install --quiet -r requirements-pose.lock
+	$(BIN)/pip install --quiet --no-compile -r requirements-pose.lock
 	@# mediapipe's opencv-contrib-python and the run time's headless build share site-packages/cv2
 	$(BIN)/python -c "import cv2, numpy; cv2.GaussianBlur(numpy.eye(8, dtype='float32'), (3, 3), 0); print('cv2', cv2.__version__, 'works')"
 	touch $@
 $(VENV)/.extra-test-%: requirements-test.lock | $(EDITABLE) $(call EXTRA_STAMP,train) $(call EXTRA_STAMP,pose)
 	rm -f $(VENV)/.extra-test-*
-	$(BIN)/pip install --quiet -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-compile -r requirements-test.lock
 	touch $@
 
 install-train: $(EDITABLE) $(call EXTRA_STAMP,train)
