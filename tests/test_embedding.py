@@ -64,6 +64,8 @@ def test_the_embedder_runs_the_committed_checked_onnx(model_cache, embedder):
     assert vec.shape == (1, embedding.LOCAL_DIM)
     assert not (model_cache / "models").exists()   # nothing exported into the cache any more
 
+
+@pytest.fixture(scope="module")
 def garment_cutouts(table) -> dict[str, Image.Image]:
     """Ground-truth-mask cut-outs of the small catalogue, made the way the pipeline makes them."""
     from helpers.cutting import cut
