@@ -7,6 +7,9 @@ LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 PYPROJECT_HASH := $(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 EDITABLE := $(VENV)/.editable-$(PYPROJECT_HASH)
+# Optional extras, each a lock installed on top of the run time (tools/lock.py): train (torch, for
+# `masks train` and `make models`), pose (mediapipe), test (pytest, moto, playwright; needs both).
+EXTRA_STAMP = $(VENV)/.extra-$(1)-$(shell sha256sum requirements-$(1).lock | cut -c1-16)
 CATALOG := data/sample/manifest.csv
 # `make lab PORT=8890` picks the port; as root (the usual case in containers) lab gets --allow-root.
 PORT ?= 8888
@@ -20,18 +23,42 @@ export MPLCONFIGDIR := $(CURDIR)/.jupyter/matplotlib
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 unexport MPLBACKEND
 
-.PHONY: install run test lab bench sample clean reset lock workshop strip git-filter
+.PHONY: install install-train install-pose install-test models run test lab bench sample clean reset lock workshop strip git-filter
 
 install: $(EDITABLE)
 
+# The run time: exactly what `make run` executes (no torch, mediapipe or test tools). --no-compile:
+# Python writes .pyc files for the modules it imports, instead of pip compiling every module of
+# every package (264 MB of .pyc, kubernetes' client alone 70 MB, most never imported).
 # The stamp is keyed on the lock file's hash: a changed lock rebuilds .venv, an unchanged one is a no-op.
 $(STAMP): requirements.lock
 	@echo "== creating $(VENV) from requirements.lock (lock $(LOCK_HASH)) =="
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0   # first, so pip takes the CPU build
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-compile -r requirements.lock
 	touch $(STAMP)
+
+# An extra on top of the run time, keyed on its lock's hash (a rebuilt .venv loses every extra stamp).
+# torch goes first, on its own, so pip takes the local CPU build.
+$(VENV)/.extra-train-%: requirements-train.lock | $(EDITABLE)
+	rm -f $(VENV)/.extra-train-*
+	$(BIN)/pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/pip install --quiet --no-compile -r requirements-train.lock
+	touch $@
+$(VENV)/.extra-pose-%: requirements-pose.lock | $(EDITABLE)
+	rm -f $(VENV)/.extra-pose-*
+	$(BIN)/pip install --quiet --no-compile -r requirements-pose.lock
+	@# mediapipe's opencv-contrib-python and the run time's headless build share site-packages/cv2
+	$(BIN)/python -c "import cv2, numpy; cv2.GaussianBlur(numpy.eye(8, dtype='float32'), (3, 3), 0); print('cv2', cv2.__version__, 'works')"
+	touch $@
+$(VENV)/.extra-test-%: requirements-test.lock | $(EDITABLE) $(call EXTRA_STAMP,train) $(call EXTRA_STAMP,pose)
+	rm -f $(VENV)/.extra-test-*
+	$(BIN)/pip install --quiet --no-compile -r requirements-test.lock
+	touch $@
+
+install-train: $(EDITABLE) $(call EXTRA_STAMP,train)
+install-pose: $(EDITABLE) $(call EXTRA_STAMP,pose)
+install-test: install-train install-pose $(call EXTRA_STAMP,test)
 
 # The `helpers` package itself, installed editable (`pip install -e .`, pyproject.toml's build-system):
 # keyed on pyproject.toml's hash, so an existing .venv gets it without being rebuilt. (Older .venvs
@@ -59,8 +86,12 @@ sample: $(CATALOG)
 run: $(EDITABLE) $(CATALOG)
 	$(BIN)/python -m helpers notebooks run
 
-test: $(EDITABLE)
+test: install-test
 	$(BIN)/python -m pytest
+
+# Export both networks to the committed ONNX files + manifest (helpers.modelbuild; needs torch).
+models: install-train $(CATALOG)
+	$(BIN)/python -m helpers models build
 
 lab: $(EDITABLE) $(CATALOG)
 	mkdir -p .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension
@@ -69,7 +100,8 @@ lab: $(EDITABLE) $(CATALOG)
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --ServerApp.port=$(PORT) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
-bench: $(EDITABLE) $(CATALOG)
+# The benchmarks also time eager torch against the ONNX files: they need the train extra.
+bench: install-train $(CATALOG)
 	$(BIN)/python -m helpers bench $(BENCH_ARGS)
 
 workshop: $(EDITABLE)
@@ -84,11 +116,9 @@ clean: reset
 	rm -rf runs .jupyter .pytest_cache data/sample
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
-# Regenerate the lock from the current .venv after changing requirements.in.
+# Regenerate every lock (run time + one per extra) in a scratch venv after changing a requirements*.in.
 lock:
-	$(BIN)/pip install --quiet -r requirements.in
-	{ echo "# Full lock of the resolved environment (pip freeze). Regenerate with 'make lock'."; \
-	  echo "torch==2.13.0"; $(BIN)/pip freeze --exclude torch; } > requirements.lock
+	$(PYTHON) tools/lock.py
 
 # Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
 strip: $(EDITABLE)

@@ -8,6 +8,7 @@ COMMANDS = {
     "sample": ("helpers.sample", "generate the photoshoot catalogue with ground truth"),
     "run": ("helpers.report", "run the whole pipeline and write metrics.json"),
     "masks": ("helpers.maskeval", "masks eval: a masker against ground truth (CCP photos or a catalogue); masks train"),
+    "models": ("helpers.modelbuild", "models build: export both networks to the committed ONNX files (make models); models check"),
     "search": ("helpers.search", "search the index with a query photo"),
     "bench": ("helpers.workbook.bench", "print every performance figure and write runs/bench.json"),
     "notebooks": ("helpers.workbook.notebooks", "list or execute the notebooks headless"),

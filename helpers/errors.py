@@ -67,6 +67,16 @@ class SettingsError(ValueError):
     """A setting has an unknown name or a value outside what is allowed."""
 
 
+class MissingExtra(ValueError):
+    """An optional extra (train: torch; pose: mediapipe) is not installed; the message is one line
+    naming the command that installs it (helpers.extras)."""
+
+
+class ModelFileError(ValueError):
+    """A committed ONNX file is missing, or differs from its manifest (helpers.onnxmodels); the
+    message says how to rebuild it (`make models`)."""
+
+
 class CatalogError(ValueError):
     """The folder cannot be read as a catalogue at all (missing, empty, unknown layout)."""
 

@@ -6,7 +6,7 @@ names carry the model id and dimension: vectors from different models or dimensi
 comparable, so they must never meet in one collection.
 
 Facts this module relies on (ChromaDB 1.5.9):
-- We always pass our own vectors; collections are created with `embedding_function=None`
+- We always pass our own vectors; collections are created with helpers.chromaef's `precomputed`
   and we never use `documents=` / `query_texts=` (the default embedding function would
   download a model, which fails offline).
 - Cosine space: Chroma returns distance = 1 - cosine similarity; we report `score = 1 - d`.
@@ -38,6 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from helpers.chromaef import precomputed
 from helpers.chromaserver import chroma_server
 from helpers.embedding import get_embedder
 from helpers.errors import DimensionMismatch, EmptyIndexError
@@ -161,7 +162,7 @@ class CatalogIndex:
     def exists(self, view: str) -> bool:
         """Whether the view's collection was ever created (without creating it)."""
         try:
-            self.client.get_collection(self.name(view), embedding_function=None)
+            self.client.get_collection(self.name(view), embedding_function=precomputed(self.model_id, self.dim))
         except Exception:
             return False
         return True
@@ -179,7 +180,7 @@ class CatalogIndex:
         meta = {"model_id": self.model_id, "dim": self.dim, "view": view}
         col = self.client.get_or_create_collection(
             self.name(view), configuration={"hnsw": dict(self.hnsw)}, metadata=meta,
-            embedding_function=None)
+            embedding_function=precomputed(self.model_id, self.dim))
         self._check(col, view)
         self._tune(col)
         self._collections[view] = col
@@ -448,7 +449,7 @@ def hnsw_tradeoff(vectors: np.ndarray, ef_values: Sequence[int] = (16, 64, 128, 
     rows = []
     try:
         client = chromadb.PersistentClient(path=tmp, settings=ChromaSettings(anonymized_telemetry=False))
-        col = client.create_collection("tradeoff", configuration={"hnsw": config}, embedding_function=None)
+        col = client.create_collection("tradeoff", configuration={"hnsw": config}, embedding_function=precomputed())
         step = max(1, min(int(client.get_max_batch_size()), 4096))
         for s in range(0, len(ids), step):
             col.add(ids=ids[s:s + step], embeddings=vectors[s:s + step])

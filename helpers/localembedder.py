@@ -2,14 +2,14 @@
 
 Why a module of its own: the model (weights, ONNX export, preprocessing, the colour part) is one
 concept; helpers.embedding runs any embedder over a catalogue and re-exports this one.
-onnxruntime and torch are imported lazily, when the model is first used or exported.
+The model runs from the committed ONNX (helpers.onnxmodels; built by `make models`), so the run
+time needs onnxruntime and never torch; torch (the train extra) only exports it and checks it.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from helpers.cache import Cache, content_key, discard_corrupt
+from helpers.extras import available, require
 from helpers.settings import load_settings
 
 
@@ -40,8 +40,8 @@ WHITE_LEVEL = 250                     # a pixel with every channel >= this is ba
 INPUT_SIZE = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-# Bump when the exported graph changes (wrapper, opset): the cached .onnx key includes it.
-_EXPORT_RECIPE = {"wrapper": "extract_features.mean(2,3)", "opset": 17, "version": 1}
+# How `export` builds the graph; recorded in the ONNX manifest (bump with any change, then `make models`).
+EXPORT_RECIPE = {"wrapper": "extract_features.mean(2,3)", "opset": 17, "version": 1}
 
 
 def weights_path() -> Path:
@@ -164,39 +164,70 @@ def _load_torch_model():
     return Features(model).eval()
 
 
-def export_onnx(cache_dir: Path | str) -> Path:
-    """Export the feature extractor to ONNX once; later calls return the cached file.
-
-    The cache key is the weights file's sha256 plus the export recipe, so a new weights file
-    or a changed wrapper gets a fresh export. The write is atomic (Cache.put_bytes), so an
-    interrupted export never leaves half a model behind.
-    """
-    weights = weights_path()
-    cache = Cache(cache_dir)
-    key = content_key(_sha256_file(weights).encode(), "effnet-lite0-onnx-export", **_EXPORT_RECIPE)
-    target = cache.path("models", key, ".onnx")
-    if target.is_file():
-        return target
+def export(path: Path | str) -> Path:
+    """Export the feature extractor (ImageNet weights from the pip package) to one ONNX file:
+    x (N x 3 x 224 x 224) -> features (N x 1280). Needs torch (the train extra); `make models`
+    (helpers.modelbuild) calls it, the run time loads the committed file (`model_path`)."""
     import torch
 
     module = _load_torch_model()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp) / "effnet.onnx"
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant-folding notes about Slice: harmless
-            torch.onnx.export(module, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(tmp_path),
-                              dynamo=False, opset_version=_EXPORT_RECIPE["opset"],
-                              input_names=["x"], output_names=["features"],
-                              dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
-        return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant-folding notes about Slice: harmless
+        torch.onnx.export(module, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(path),
+                          dynamo=False, opset_version=EXPORT_RECIPE["opset"],
+                          input_names=["x"], output_names=["features"],
+                          dynamic_axes={"x": {0: "n"}, "features": {0: "n"}})
+    return Path(path)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# eager torch's CNN features of the first bundled catalogue photos, recorded by `make models`, so
+# notebook 04's ONNX-vs-torch check runs where torch (the train extra) is not installed
+TORCH_REFERENCE = Path(__file__).resolve().parents[1] / "data" / "results" / "torch-reference" / "effnet-features.npz"
+
+
+def pixels_sha256(image: Image.Image) -> str:
+    """sha256 of an image's RGB pixels and shape: a recorded reference belongs to exactly this photo."""
+    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    return hashlib.sha256(f"{rgb.shape}".encode() + rgb.tobytes()).hexdigest()
+
+
+def read_torch_reference(path: Path | str | None = None) -> dict:
+    """{pixels sha256: 1280 float32 CNN features, "torch": version} ({} when none was recorded)."""
+    path = Path(path or TORCH_REFERENCE)
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return {k: (str(data[k]) if k == "torch" else data[k]) for k in data.files}
+
+
+def record_torch_reference(images: Sequence[Image.Image], path: Path | str | None = None) -> Path:
+    """Record eager torch's CNN features of `images` (needs torch): what `embed_torch` returns
+    for them where torch is missing."""
+    require("torch", "train", "recording the torch reference")
+    import torch
+
+    model = _load_torch_model()
+    with torch.no_grad():
+        features = model(torch.from_numpy(preprocess(images))).numpy()
+    path = Path(path or TORCH_REFERENCE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        np.savez(fh, torch=np.array(torch.__version__.split("+")[0]),
+                 **{pixels_sha256(image): f.astype(np.float32) for image, f in zip(images, features)})
+    return path
+
+
+def model_path() -> Path:
+    """The committed ONNX of the feature extractor, checked against its manifest (no torch)."""
+    from helpers import onnxmodels
+
+    return onnxmodels.verified("embedder")
+
+
+def export_onnx(cache_dir: Path | str | None = None) -> Path:
+    """The ONNX the embedder runs: now the committed, checked file (`model_path`); nothing is
+    exported at run time any more. `cache_dir` is not used (kept for older callers)."""
+    return model_path()
 
 
 class LocalEmbedder:
@@ -223,23 +254,11 @@ class LocalEmbedder:
 
     @property
     def session(self):
-        """The ONNX Runtime session, created (and the model exported) on first use."""
+        """The ONNX Runtime session of the committed model, created on first use."""
         if self._session is None:
-            import onnxruntime as ort
+            from helpers import onnxmodels
 
-            if hasattr(ort, "disable_telemetry_events"):  # besides ORT_DISABLE_TELEMETRY (helpers/__init__)
-                ort.disable_telemetry_events()
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            model = export_onnx(self.cache_dir)
-            try:
-                self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
-                discard_corrupt(model, "models", f"{type(exc).__name__}: {exc}")
-                self._session = ort.InferenceSession(str(export_onnx(self.cache_dir)), opts,
-                                                     providers=["CPUExecutionProvider"])
+            self._session = onnxmodels.session(model_path(), self.threads, optimize=True)
         return self._session
 
     def __getstate__(self) -> dict:
@@ -258,12 +277,32 @@ class LocalEmbedder:
         """What `embed` returns, with the CNN run by eager torch: the reference the ONNX export
         must match. `cnn_only`: the 1280 CNN features alone, to compare with `cnn_features`
         (the colour part is the same numpy code either way)."""
+        if not available("torch"):
+            return self._recorded_torch(images, cnn_only=cnn_only)
         import torch
 
         if self._torch is None:
             self._torch = _load_torch_model()
         with torch.no_grad():
             return self._batched(images, lambda x: self._torch(torch.from_numpy(x)).numpy(), cnn_only=cnn_only)
+
+    def _recorded_torch(self, images: Sequence[Image.Image], *, cnn_only: bool) -> np.ndarray:
+        """`embed_torch` without torch (the run time): eager torch's CNN features of these very
+        photos as `make models` recorded them (TORCH_REFERENCE), through the same colour and
+        normalisation steps; a photo it did not record needs the train extra."""
+        recorded = read_torch_reference()
+        keys = [pixels_sha256(image) for image in images]
+        if not all(k in recorded for k in keys):
+            require("torch", "train", "embed_torch on photos that `make models` did not record")
+        warnings.warn(f"torch is not installed: embed_torch uses the eager torch features that `make models` "
+                      f"recorded for these photos ({TORCH_REFERENCE.name}, torch {recorded['torch']})", stacklevel=3)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            part = images[start:start + self.batch_size]
+            features = np.stack([recorded[k] for k in keys[start:start + self.batch_size]])
+            out.append(_l2_normalise(features) if cnn_only
+                       else combine(features, colour_histogram(letterbox_batch(part))))
+        return np.concatenate(out)
 
     def _onnx(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": x})[0]

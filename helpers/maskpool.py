@@ -272,7 +272,7 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
             cached += 1
         else:
             if not todo and masker.parallel == "processes" and settings.workers > 1:
-                prestart_pool()  # it loads mediapipe while this loop reads and hashes the rest
+                prestart_pool()  # it loads the maskers while this loop reads and hashes the rest
             todo.append((image_id, key, data, prompt))
     estimate = _cost_line(masker, len(todo), cached, settings)
 
@@ -315,9 +315,11 @@ def mask_catalog(table: pd.DataFrame, settings: Settings, masker: Masker | None 
 
 def _pool_context():
     """A forkserver context: workers are forked from a clean server process that has imported
-    mediapipe but never run it. Plain fork is unsafe once the parent has used mediapipe (its
-    threads and allocator state do not survive a fork: "malloc(): unaligned tcache chunk"),
-    and spawn would re-import everything for every pool."""
+    the maskers (and mediapipe, where the pose extra is installed) but never run them. Plain fork
+    is unsafe once the parent has used mediapipe or ONNX Runtime (their threads and allocator
+    state do not survive a fork: "malloc(): unaligned tcache chunk"), and spawn would re-import
+    everything for every pool. The run-time environment has no mediapipe: it is preloaded only
+    where installed."""
     import multiprocessing as mp
 
     if "forkserver" not in mp.get_all_start_methods():  # pragma: no cover - Windows
@@ -325,14 +327,16 @@ def _pool_context():
     ctx = mp.get_context("forkserver")
     # everything a worker runs is imported once, in the server, before any worker is forked
     # (the pipeline's workers also cut and embed: onnxruntime alone takes ~0.2 s to import)
+    from helpers.extras import available
+
     ctx.set_forkserver_preload(["helpers.maskpool", "helpers.maskers.parser", "helpers.maskers.pose",
-                                "mediapipe", "cv2", "onnxruntime",
+                                *(["mediapipe"] if available("mediapipe") else []), "cv2", "onnxruntime",
                                 "helpers.cutting", "helpers.embedding", "helpers.pipeline"])
     return ctx
 
 
 def prestart_pool() -> None:
-    """Start the forkserver (it imports mediapipe and OpenCV, about a second) without waiting
+    """Start the forkserver (it imports OpenCV, ONNX Runtime and the maskers) without waiting
     for it; the pool's workers are forked from it once it is ready. A no-op when it runs."""
     ctx = _pool_context()
     if ctx.get_start_method() == "forkserver":

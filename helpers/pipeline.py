@@ -187,7 +187,7 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
     t: dict[str, float] = {}
     start = time.perf_counter()
     if masker_name(settings) == "pose" and settings.workers > 1:
-        prestart_pool()  # the mask workers' server imports mediapipe while the catalogue is checked
+        prestart_pool()  # the mask workers' server imports the maskers while the catalogue is checked
     with _timed(t, "load"):
         loaded = load_catalog(settings.catalog, settings, views=None)
         every = loaded.table

@@ -1,7 +1,7 @@
 """How many worker processes this machine can take, and workers that die with their parent.
 
-Why: `workers` is a wish, not an order. Each mask worker holds mediapipe, OpenCV and the ONNX
-model (~600 MB); eight of them on a small machine swap or get killed by the OOM killer, and
+Why: `workers` is a wish, not an order. Each mask worker holds OpenCV, the ONNX models (and
+mediapipe with the pose masker) (~600 MB); eight of them on a small machine swap or get killed by the OOM killer, and
 more workers than cores only queue. And a worker pool must not outlive the process that
 started it: when a notebook kernel or `python -m helpers run` is killed (SIGKILL, SIGTERM,
 a closed terminal), its forkserver and workers used to stay behind, holding memory.
@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-MASK_WORKER_BYTES = 600 * 1024 * 1024  # resident size of one mask worker (mediapipe + cv2 + ONNX)
+MASK_WORKER_BYTES = 600 * 1024 * 1024  # resident size of one mask worker (cv2 + ONNX; + mediapipe for pose)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 

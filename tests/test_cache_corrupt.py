@@ -87,20 +87,9 @@ def test_truncated_cutouts_are_recut_not_blamed_on_the_photo(tmp_path, small_cat
     assert len(said) == 1 and "cutouts" in said[0]
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    """A cache folder holding the real ONNX export (made once for this module)."""
-    from helpers.embedding import export_onnx
-
-    root = tmp_path_factory.mktemp("onnx-cache")
-    export_onnx(root)
-    return root
-
-
-def test_truncated_vectors_are_recomputed_with_one_warning(tmp_path, small_catalog, exported, fresh_warnings):
+def test_truncated_vectors_are_recomputed_with_one_warning(tmp_path, small_catalog, fresh_warnings):
     from helpers.embedding import LocalEmbedder, embed_images
 
-    shutil.copytree(exported / "models", tmp_path / "models")
     table = three_rows(small_catalog)
     images = dict(zip(table["image_id"], table["image_path"]))
     settings = load_settings(toml_path=None, env={}, cache_dir=tmp_path)
@@ -116,15 +105,16 @@ def test_truncated_vectors_are_recomputed_with_one_warning(tmp_path, small_catal
     assert len(said) == 1 and str(tmp_path / "vectors") in said[0]
 
 
-def test_truncated_onnx_model_is_exported_again(tmp_path, small_catalog, exported, fresh_warnings):
+def test_a_truncated_onnx_model_is_refused_in_one_line(tmp_path, small_catalog, monkeypatch):
+    """The committed model is never rewritten at run time: a damaged copy is named with the fix."""
+    from helpers import onnxmodels
     from helpers.embedding import LocalEmbedder
+    from helpers.errors import ModelFileError
 
-    shutil.copytree(exported / "models", tmp_path / "models")
-    (model,) = (tmp_path / "models").rglob("*.onnx")
-    size = model.stat().st_size
+    shutil.copytree(onnxmodels.MODELS_DIR, tmp_path / "models")
+    monkeypatch.setattr(onnxmodels, "MODELS_DIR", tmp_path / "models")
+    model = tmp_path / "models" / onnxmodels.FILES["embedder"]
     truncate([model])
     image = Image.open(three_rows(small_catalog)["image_path"][0])
-    vec = LocalEmbedder(tmp_path, threads=1).embed([image])
-    assert vec.shape[0] == 1 and model.stat().st_size == size
-    said = corrupt_warnings(fresh_warnings)
-    assert len(said) == 1 and str(model) in said[0]
+    with pytest.raises(ModelFileError, match=r"does not match its manifest.*rebuild it with `make models`"):
+        LocalEmbedder(tmp_path, threads=1).embed([image])

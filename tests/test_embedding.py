@@ -1,4 +1,4 @@
-"""The local embedder (ONNX vs torch), its export cache, and the batch step's cache and failures.
+"""The local embedder (ONNX vs torch), its committed ONNX model, and the batch step's cache and failures.
 
 Everything runs on the generated catalogue's real images.
 """
@@ -20,7 +20,7 @@ from helpers.settings import load_settings
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory) -> Path:
-    """One export per test module (the export itself is tested below)."""
+    """The embedder's cache folder (the model itself is the committed ONNX file)."""
     return tmp_path_factory.mktemp("model-cache")
 
 
@@ -55,18 +55,14 @@ def test_onnx_features_match_eager_torch_on_catalogue_photos(embedder, table):
     assert sims[~np.eye(8, dtype=bool)].max() < 0.999
 
 
-def test_onnx_export_is_keyed_on_the_weights_and_reused(model_cache, embedder):
-    embedder.embed([Image.new("RGB", (64, 64), "red")])  # make sure the export exists
-    first = embedding.export_onnx(model_cache)
-    stamp = first.stat().st_mtime_ns
-    again = embedding.export_onnx(model_cache)
-    assert again == first and again.stat().st_mtime_ns == stamp  # reused, not re-exported
-    assert first.suffix == ".onnx" and first.parent.parent.name == "models"
-    assert not [p for p in first.parent.iterdir() if p.name.startswith(".tmp-")]  # atomic write
-    # a fresh embedder on the same cache runs from the cached file without re-exporting
-    fresh = LocalEmbedder(model_cache)
-    vec = fresh.embed([Image.new("RGB", (64, 64), "red")])
-    assert first.stat().st_mtime_ns == stamp and vec.shape == (1, embedding.LOCAL_DIM)
+def test_the_embedder_runs_the_committed_checked_onnx(model_cache, embedder):
+    from helpers import onnxmodels
+
+    vec = embedder.embed([Image.new("RGB", (64, 64), "red")])
+    assert embedding.export_onnx(model_cache) == onnxmodels.verified("embedder")
+    assert embedder.session._model_path == str(onnxmodels.verified("embedder"))   # the session runs that file
+    assert vec.shape == (1, embedding.LOCAL_DIM)
+    assert not (model_cache / "models").exists()   # nothing exported into the cache any more
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,15 @@
 """The garment parser's network (helpers.maskers.parser_net) on real inputs (generated catalogue
 photos): the exported ONNX agrees with torch, for a freshly built network with non-trivial
-BatchNorm statistics and for the committed weights; the weights file round-trips; a file that is
-not the parser's weights is refused; a corrupt cached export is redone when a session opens it."""
+BatchNorm statistics and for the committed weights (the committed ONNX file, helpers.onnxmodels);
+the weights file round-trips; a file that is not the parser's weights is refused. (The committed
+file's checks at load: tests/test_onnxmodels.py.)"""
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pytest
 
 from helpers.catalog import load_catalog
-from helpers.errors import CorruptCacheEntry
+from helpers import onnxmodels
 from helpers.images import open_image
 from helpers.maskers import parser_backbone as pb
 from helpers.maskers import parser_net
@@ -68,8 +67,8 @@ def test_weights_round_trip_and_wrong_files_are_refused(tmp_path):
         parser_net.load(bad)
 
 
-def test_committed_weights_onnx_matches_torch_and_finds_dresses(real_inputs, tmp_path):
-    path = parser_net.parser_onnx(tmp_path)
+def test_committed_onnx_matches_torch_and_finds_dresses(real_inputs):
+    path = onnxmodels.verified("parser-net")
     got = _run(path, real_inputs)
     want = _torch_probs(parser_net.load(), real_inputs)
     assert got.shape == OUT_SHAPE
@@ -77,11 +76,6 @@ def test_committed_weights_onnx_matches_torch_and_finds_dresses(real_inputs, tmp
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-4)
     # each catalogue photo is mostly background with a dress (class 3) in the middle
     assert (got.argmax(1) == 3).mean(axis=(1, 2)).min() > 0.05
-    # a corrupt cached export is exported again, to the same place, when a session opens it
-    size = path.stat().st_size
-    path.write_bytes(b"\x08\x07 truncated onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CorruptCacheEntry)   # said once per process, maybe earlier
-        again = parser_net.session(tmp_path).run(None, {"x": real_inputs})[0]
-    assert parser_net.parser_onnx(tmp_path) == path and path.stat().st_size == size
+    # the run-time session is that file
+    again = parser_net.session(None).run(None, {"x": real_inputs})[0]
     assert np.abs(again - got).max() < 1e-6

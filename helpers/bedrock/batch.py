@@ -4,7 +4,7 @@ Why: above a few thousand images, one InvokeModel call per image is slow (accoun
 costs the on-demand price; a batch job (`CreateModelInvocationJob`) takes the same request
 bodies as JSONL in S3 and is, per third-party pricing pages, about half the price (unconfirmed:
 see helpers.bedrock.prices). Every vector a job returns goes into the cache under exactly the
-key an on-demand call would have used (`helpers.embedding.vector_key`), so the rest of the
+key an on-demand call would have used (`helpers.embedstep.vector_key`), so the rest of the
 pipeline does not know, or care, how a vector was made.
 
 The flow is restartable at every step. The job's state (records, S3 locations, job ARN) is a
@@ -39,7 +39,7 @@ from helpers.bedrock.client import BATCH_MODELS, _is_content_filter, make_client
 from helpers.bedrock.prices import BATCH_PRICE_SHARE
 from helpers.bedrock.usage import USAGE_FILE
 from helpers.cache import Cache
-from helpers.embedding import EmbedRun, _load, embed_images, vector_key
+from helpers.embedstep import EmbedRun, _load, embed_images, vector_key
 from helpers.errors import FAILURE_COLUMNS, EmbedError
 from helpers.progress import tqdm
 from helpers.settings import load_settings

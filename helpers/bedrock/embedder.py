@@ -48,6 +48,14 @@ class BedrockEmbedder(BedrockModel):
         self.supports_batch = model_id in BATCH_MODELS
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    def embed_batch_job(self, images, *, view: str, **kw):
+        """`helpers.embedstep.embed_images` hands many uncached images here: one batch inference
+        job (helpers.bedrock.batch.embed_images_batched; keyword arguments as there). Why a
+        method: the batch step then never imports the Bedrock modules, which are built on it."""
+        from helpers.bedrock.batch import embed_images_batched
+
+        return embed_images_batched(images, self, view=view, **kw)
+
     def request_body(self, image: Image.Image) -> dict:
         """The exact body sent for one image (downscaled to the model's limits)."""
         prepared = prepare_image(image, max_side=EMBED_MAX_SIDE)

@@ -49,7 +49,11 @@ def get_masker(settings: "Settings", table: pd.DataFrame | None = None) -> Maske
     """The masker the settings ask for (`settings.effective_masker`)."""
     kind = masker_name(settings)
     if kind == "pose":
-        return LocalMasker()
+        if table is not None:   # a catalogue run (CLI, pipeline): every photo needs the live masker
+            from helpers.extras import require
+
+            require("mediapipe", "pose", 'the pose masker (masker = "pose")')
+        return LocalMasker()   # without mediapipe it has recorded masks of a few photos only
     if kind in ("parser", "parser-fast"):
         from helpers.maskers.parser import ParserMasker  # onnxruntime only when it first masks
 

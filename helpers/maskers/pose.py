@@ -13,9 +13,41 @@ import numpy as np
 from PIL import Image
 
 from helpers.errors import MaskError
+from helpers.extras import available, require
+from helpers.maskers import pose_recorded
 from helpers.maskers.base import SUPPORTED_PROMPTS, Box, normalize_prompt
 from helpers.maskers.product import product_shot_foreground
 from helpers.maskers.body import (Body, CROP_PAD, HOLE_SHARE, LOCAL_OPEN, LOCAL_R, LOCAL_T, POSE_SIDE, WORK_SIDE, _background_behind, _body_from_pose, _body_from_silhouette, _body_parts, _centres, _chroma_distance, _disc, _dist, _fill_small_holes, _garment_zone, _lab, _largest, _paste, _person_box, _plausible, _select_region, _skin_anchors, _torso_core)
+
+
+def _mediapipe_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mediapipe")
+    except PackageNotFoundError:
+        from helpers.workbook.environment import extra_pins
+
+        return extra_pins("pose")["mediapipe"]
+
+
+def record_masks(table=None, n: int = 3, prompt: str = "dress", directory=None) -> dict:
+    """Mask the first `n` photos of `table` (default: the bundled catalogue) live and record them
+    (helpers.maskers.pose_recorded) for environments without mediapipe. Needs the pose extra."""
+    from helpers.catalog import load_catalog
+    from helpers.images import open_image
+    from helpers.settings import load_settings
+
+    require("mediapipe", "pose", "recording pose masks")
+    if table is None:
+        settings = load_settings()
+        table = load_catalog(settings.catalog, settings).table
+    masker = LocalMasker()
+    masks = {}
+    for row in table.head(n).itertuples():
+        image = open_image(row.image_path)
+        masks[row.image_id] = (image, masker.mask(image, prompt, image_id=row.image_id))
+    return pose_recorded.write(masks, normalize_prompt(prompt), masker.model_id, directory)
 
 
 class _quiet_stderr:
@@ -67,11 +99,10 @@ class LocalMasker:
     parallel = "processes"
 
     def __init__(self) -> None:
-        from importlib.metadata import version
-
         # the version from the package metadata: importing mediapipe here would cost the main
-        # process half a second that only the mask workers need
-        self.model_id = f"local-mediapipe-{version('mediapipe')}-{self.VERSION}"
+        # process half a second that only the mask workers need. Without the pose extra: the
+        # version it pins, so recorded masks (helpers.maskers.pose_recorded) keep the same cache keys.
+        self.model_id = f"local-mediapipe-{_mediapipe_version()}-{self.VERSION}"
         self.cache_params = {"algo": self.VERSION}
         self._pose = None
         self._selfie = None
@@ -102,6 +133,11 @@ class LocalMasker:
     def mask(self, image: Image.Image, prompt: str, *, image_id: str | None = None,
              box: Box | None = None) -> np.ndarray:
         region = normalize_prompt(prompt)
+        if not available("mediapipe"):   # the run time without the pose extra: recorded masks only
+            recorded = pose_recorded.recorded_mask(image, region)
+            if recorded is not None:
+                return recorded
+            require("mediapipe", "pose", 'the pose masker (masker = "pose")')
         steps = self.explain(image, region)
         mask = steps["garment"]
         if mask.sum() < max(64, 0.002 * mask.size):

@@ -13,33 +13,48 @@ import pandas as pd
 
 from helpers.settings import PROJECT_ROOT, Settings
 
-PACKAGES = ("numpy", "pandas", "pillow", "opencv-contrib-python", "mediapipe", "onnxruntime",
-            "torch", "chromadb", "boto3", "papermill", "ipywidgets", "jupyterlab", "matplotlib")
+PACKAGES = ("numpy", "pandas", "pillow", "opencv-python-headless", "onnxruntime",
+            "chromadb", "boto3", "papermill", "ipywidgets", "jupyterlab", "matplotlib")
+#: packages of the optional extras (requirements-<extra>.in): reported, but fine when absent
+OPTIONAL = {"torch": "train", "mediapipe": "pose", "pytest": "test"}
+EXTRAS = ("train", "pose", "test")   # in install order (the Makefile's install-<extra>)
 
 
-def pinned_versions() -> dict[str, str]:
-    """Exact pins from requirements.in (the project's promise)."""
+def _pins(path) -> dict[str, str]:
     pins = {}
-    for line in (PROJECT_ROOT / "requirements.in").read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
-            pins[name.strip().lower()] = version.strip()
+            pins[name.split("[")[0].strip().lower()] = version.strip()
     return pins
 
 
-def package_report(packages: tuple[str, ...] = PACKAGES) -> pd.DataFrame:
-    """Installed vs pinned version of each key package; `ok` is False on a mismatch."""
-    pins = pinned_versions()
+def pinned_versions() -> dict[str, str]:
+    """Exact run-time pins from requirements.in (the project's promise; what `make run` installs)."""
+    return _pins(PROJECT_ROOT / "requirements.in")
+
+
+def extra_pins(extra: str) -> dict[str, str]:
+    """Exact pins of one optional extra, from requirements-<extra>.in."""
+    return _pins(PROJECT_ROOT / f"requirements-{extra}.in")
+
+
+def package_report(packages: tuple[str, ...] = PACKAGES, optional: dict[str, str] = OPTIONAL) -> pd.DataFrame:
+    """Installed vs pinned version of each key package; `ok` is False on a mismatch. A package
+    of an optional extra (`extra` column) is ok when absent: `make run` does not install it."""
+    pins = {**pinned_versions(), **{k: v for e in EXTRAS for k, v in extra_pins(e).items()}}
     rows = []
-    for name in packages:
+    for name in (*packages, *optional):
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             installed = None
         pinned = pins.get(name.lower())
-        ok = installed is not None and (pinned is None or installed.split("+")[0] == pinned)
-        rows.append({"package": name, "installed": installed, "pinned": pinned, "ok": ok})
+        extra = optional.get(name, "")
+        matches = installed is not None and (pinned is None or installed.split("+")[0] == pinned)
+        rows.append({"package": name, "installed": installed, "pinned": pinned, "extra": extra,
+                     "ok": matches or (bool(extra) and installed is None)})
     return pd.DataFrame(rows)
 
 
