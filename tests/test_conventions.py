@@ -135,3 +135,12 @@ def test_every_step_is_explained_before_and_interpreted_after(notebook):
             code_runs += 1
     assert code_runs <= 2, "code cells should be separated by markdown that explains/interprets"
     assert cells[-1].cell_type == "markdown", "end with prose: what the result means, what comes next"
+
+
+def test_recorded_floats_are_shown_rounded_and_kept_exact():
+    """`record()` prints what a learner can read (no float noise) and records the exact value."""
+    from helpers.workbook.notebooks import shown
+    assert shown(0.10833333333333334) == 0.1083 and repr(shown(0.10833333333333334)) == "0.1083"
+    assert shown([0.8, 0.8916666666666667]) == [0.8, 0.8917]
+    assert shown(4.015234e-41) == 4.015e-41 and shown({"a": 2 / 3}) == {"a": 0.6667}
+    assert shown(48) == 48 and shown("dress") == "dress" and shown(None) is None
