@@ -19,6 +19,7 @@ from PIL import Image
 from helpers.app import K_MAX, SearchApp
 from helpers.catalog import load_catalog
 from helpers.settings import PROJECT_ROOT, load_settings
+from notebook_checks import assert_seen
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "07_search.ipynb"
 
@@ -296,6 +297,7 @@ def test_notebook_runs_headless(built, workbook_env, monkeypatch, tmp_path, tabl
     monkeypatch.setenv("WORKBOOK_CHROMA_PATH", str(built.chroma_path))
     out = tmp_path / "07_search.ipynb"
     run_notebook(NOTEBOOK, out, {"k": 4})
+    assert_seen(out)  # every figure shown, no table cell cut
     records = read_records(out)
     import nbformat
 

@@ -12,6 +12,7 @@ from PIL import Image
 from helpers import catalog
 from helpers.cache import Cache
 from helpers.catalog import CatalogError, attribute_twins, load_catalog, make_example_folder, summary
+from notebook_checks import assert_seen
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,7 @@ def test_data_notebook_runs_on_the_small_catalogue(workbook_env, tmp_path):
     out = tmp_path / "01_data.ipynb"
     notebooks.run_notebook(notebooks.NOTEBOOK_DIR / "01_data.ipynb", out, {})
     assert set(Path(tempfile.gettempdir()).glob("my_photos_*")) == leftovers   # the example folder is removed
+    assert_seen(out)  # every figure shown, no table cell cut
     records = notebooks.read_records(out)
     assert records["catalog_images"] == 48 and records["catalog_items"] == 12
     assert records["distance_same_shoot"] < records["distance_same_item"]
@@ -177,6 +179,7 @@ def test_data_notebook_runs_on_the_small_catalogue(workbook_env, tmp_path):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images >= 4  # counts chart, item sheet, shoot sheet, mask sheet
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     + str(o.get("data", {}).get("text/html", ""))  # the skipped table is shown whole, as HTML
                      for c in nb.cells for o in c.get("outputs", []))
     assert "48 images of 12 items; 0 skipped" in text and "empty" in text
 

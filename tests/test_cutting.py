@@ -11,6 +11,7 @@ from helpers.catalog import load_catalog
 from helpers.cutting import EdgeTreatment, NoGarment
 from helpers.images import open_image
 from helpers.errors import MaskError
+from notebook_checks import assert_seen
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +143,7 @@ def test_notebook_03_runs_offline(workbook_env, tmp_path):
     out = tmp_path / "03_cutting.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "03_cutting.ipynb", out, {"backend": "local"})
     assert read_records(out)["cutouts"] == 48
+    assert_seen(out)  # every figure shown, no table cell cut
 
 
 def test_square_crop_hard_edge_equals_the_alpha_blend(sample):

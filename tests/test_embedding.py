@@ -16,6 +16,7 @@ from helpers.cache import Cache
 from helpers.catalog import load_catalog
 from helpers.embedding import EmbedError, Embedder, LocalEmbedder, embed_catalog, embed_images, get_embedder
 from helpers.settings import load_settings
+from notebook_checks import assert_seen
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +274,7 @@ def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(workbook_env, tmp_p
     out = tmp_path / "04_embedding.ipynb"
     run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "04_embedding.ipynb", out,
                  {"masker": "reference"})
+    assert_seen(out)  # every figure shown, no table cell cut
     rec = read_records(out)
     assert rec["embedded_full"] == rec["embedded_garment"] == 48
     assert rec["onnx_vs_torch_max_abs_diff"] < 1e-4

@@ -17,6 +17,7 @@ from helpers.cache import Cache
 from helpers.embedding import embed_images
 from conftest import build_reference_index
 from helpers.settings import EMBED_DIMS, EMBED_MODEL_IDS, PROJECT_ROOT, load_settings
+from notebook_checks import assert_seen
 
 CHROMA_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
 
@@ -187,6 +188,7 @@ def test_notebook_05_runs_builds_searches_and_serves(workbook_env, tmp_path):
     out = tmp_path / "05_indexing.ipynb"
     run_notebook(PROJECT_ROOT / "notebooks" / "05_indexing.ipynb", out,
                  {"masker": "reference", "tradeoff_vectors": 2000})
+    assert_seen(out)  # every figure shown, no table cell cut
     rec = read_records(out)
     assert rec["reindex_added"] == 0
     assert rec["server_records"] == 2 * 48

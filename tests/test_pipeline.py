@@ -10,6 +10,7 @@ import pytest
 
 from helpers import embedding, metrics, pipeline, report
 from helpers.settings import load_settings
+from notebook_checks import assert_seen
 
 MASKER = "local"  # the offline default: what `make run` uses
 M_KEYS = {"recall@1", "recall@5", "recall@10", "map", "mrr", "ndcg@10", "queries"}
@@ -200,6 +201,7 @@ def test_metrics_notebook_records_match_metrics_json(first_run, module_env, monk
     run_dir = tmp_path / "run"
     out = run_dir / "06_metrics.ipynb"
     run_notebook(PROJECT_ROOT / "notebooks" / "06_metrics.ipynb", out, {}, run_dir)
+    assert_seen(out)  # every figure shown, no table cell cut
     doc = json.loads((run_dir / "metrics.json").read_text())
     rec = read_records(out)
     c = doc["conditions"]

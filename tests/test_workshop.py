@@ -82,12 +82,23 @@ def test_agenda_is_built_from_a_run_summary(tmp_path):
         {"name": "06_metrics.ipynb", "status": "ok", "seconds": 61.0, "output": "y"}]}
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(summary))
+    summary["notebooks"].append({"name": "08_separates.ipynb", "status": "ok", "seconds": 9.0, "output": "z"})
+    path.write_text(json.dumps(summary))
     table = workshop.agenda(path)
-    assert "| `00_setup.ipynb` | 4 | 10 | ok |" in table
-    assert "| `06_metrics.ipynb` | 61 | 30 | ok |" in table
-    assert "| **total** | **65** | **40** | |" in table and "runs/20260101T000000Z/summary.json" in table
+    setup, metrics = workshop.TEACHING_MINUTES["00"], workshop.TEACHING_MINUTES["06"]
+    assert f"| `00_setup.ipynb` | 4 | {setup} | ok |" in table
+    assert f"| `06_metrics.ipynb` | 61 | {metrics} | ok |" in table
+    assert "| `08_separates.ipynb` | 9 | optional | ok |" in table   # optional: not in the teaching total
+    assert f"| **total** | **74** | **{setup + metrics}** | |" in table and "runs/20260101T000000Z/summary.json" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{workshop.AGENDA_START}\nold\n{workshop.AGENDA_END}\nrest\n")
     workshop.write_agenda(readme, path)
     text = readme.read_text()
-    assert "old" not in text and "| **total** | **65**" in text and text.endswith("rest\n")
+    assert "old" not in text and "| **total** | **74**" in text and text.endswith("rest\n")
+
+
+def test_the_core_path_fits_two_hours_with_breaks():
+    """Every core notebook has planned minutes, and together they fit the budget (two hours minus breaks)."""
+    core = {p.name[:2] for p in NOTEBOOKS} & set(workshop.TEACHING_MINUTES)
+    assert {"00", "01", "02", "03", "04", "05", "06", "07"} <= core
+    assert sum(workshop.TEACHING_MINUTES.values()) <= workshop.CORE_BUDGET_MINUTES <= 100

@@ -100,8 +100,13 @@ def mask_sheet(table: pd.DataFrame, n: int = 6, ncols: int = 6) -> Figure:
                       suptitle="ground truth: garment (green), rest of the person (red)")
 
 
+#: Attributes `helpers.catalog.summary` counts once per item (the others: once per photo).
+PER_ITEM = ("silhouette", "pattern", "colour", "neckline", "sleeve", "length")
+
+
 def counts_chart(counts: dict[str, pd.Series], columns: Sequence[str], ncols: int = 3) -> Figure:
-    """Bar charts of value counts (from `helpers.catalog.summary`) side by side."""
+    """Bar charts of value counts (from `helpers.catalog.summary`) side by side; each panel's x axis
+    says what it counts (items or photos), since the two scales differ."""
     columns = [c for c in columns if c in counts]
     nrows = max(1, (len(columns) + ncols - 1) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
@@ -111,7 +116,9 @@ def counts_chart(counts: dict[str, pd.Series], columns: Sequence[str], ncols: in
         ax.axis("on")
         s = counts[col]
         ax.barh([str(i) for i in s.index], s.values, color="#4a7ab5")
-        ax.set_title(col, fontsize=10)
+        unit = "items" if col in PER_ITEM else "photos"
+        ax.set_title(f"{col} (per {unit[:-1]})", fontsize=10)
+        ax.set_xlabel(f"number of {unit}", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.invert_yaxis()
     fig.tight_layout()

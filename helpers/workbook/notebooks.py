@@ -44,6 +44,12 @@ def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
 
 
+def list_appendices(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The optional appendix notebooks (`A1_parser.ipynb`, ...): deep dives off the two-hour path.
+    `make run` leaves them out; `python -m helpers notebooks run A1` runs one by name."""
+    return sorted(p for p in directory.glob("A[0-9]_*.ipynb"))
+
+
 def parameters_cell(nb: nbformat.NotebookNode) -> tuple[int, nbformat.NotebookNode]:
     """The one code cell tagged `parameters`; anything else is an error that says what to fix."""
     tagged = [(i, c) for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -256,11 +262,24 @@ def run_all(notebooks: Sequence[Path], parameters: dict[str, Any] | None = None,
     return results
 
 
+def shown(value: Any) -> Any:
+    """A recorded value as a learner reads it: floats to 4 significant digits (0.1083, not
+    0.10833333333333334), inside lists and dicts too. The recorded data keeps the exact value."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, (list, tuple)):
+        return type(value)(shown(v) for v in value)
+    if isinstance(value, dict):
+        return {k: shown(v) for k, v in value.items()}
+    return value
+
+
 def record(key: str, value: Any) -> None:
-    """Record a number from inside a notebook so tests and the runner can read it back."""
+    """Record a number from inside a notebook so tests and the runner can read it back; the
+    printed line is rounded (`shown`), the recorded value is exact."""
     from IPython.display import display
 
-    display({"text/plain": f"{key} = {value!r}", RECORD_MIME: {key: value}}, raw=True)
+    display({"text/plain": f"{key} = {shown(value)!r}", RECORD_MIME: {key: value}}, raw=True)
 
 
 def read_records(executed: Path) -> dict[str, Any]:
@@ -281,7 +300,7 @@ def _parse_value(raw: str) -> Any:
 
 
 def _select(names: Iterable[str]) -> list[Path]:
-    available = list_notebooks()
+    available = list_notebooks() + list_appendices()
     chosen = []
     for name in names:
         matches = [p for p in available if p.name == name or p.stem == name or p.stem.split("_", 1)[0] == name]
