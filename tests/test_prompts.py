@@ -273,3 +273,18 @@ def test_twin_leaves_the_first_app_as_it_was(app, table):
     assert app.view.to_text() == before
     with pytest.raises(KeyError, match="not a control"):
         app.twin(colour_of_sky="blue")
+
+
+def test_index_prompts_setting(tmp_path):
+    from helpers.errors import SettingsError
+
+    toml = tmp_path / "workbook.toml"
+    toml.write_text('index_prompts = "dress, top,skirt,trousers"\n')
+    settings = load_settings(toml_path=toml, env={})
+    assert settings.prompts == ("dress", "top", "skirt", "trousers")  # garment_prompt first, each once
+    assert load_settings(toml_path=None, env={}).prompts == ("dress",)  # the default stays one prompt
+    assert load_settings(toml_path=None, env={"WORKBOOK_INDEX_PROMPTS": "skirt"}).prompts == ("dress", "skirt")
+    assert "--prompts dress,top,skirt,trousers" in provenance.run_command(settings)
+    assert "--prompts" not in provenance.run_command(load_settings(toml_path=None, env={}))
+    with pytest.raises(SettingsError, match="separated by commas"):
+        load_settings(toml_path=None, env={}, index_prompts="dress,,skirt")
