@@ -134,7 +134,7 @@ def test_modes_full_and_both(app, table):
     for mode in ("garment", "full"):
         assert [c.same_item for c in both.results[mode]] == \
                [_item(table, c.image_id) == truth for c in both.results[mode]]
-    assert "garment:" in app.status.value and "full:" in app.status.value
+    assert "garment (dress):" in app.status.value and "full:" in app.status.value
     text = both.to_text()
     assert "-- garment" in text and "-- full" in text and query in text
 
