@@ -214,7 +214,7 @@ def _check_not_empty(indexes: Mapping[str, Any], modes: Sequence[str], settings,
         index = indexes[m]
         if m == "garment" and index.count(m) == 0 and indexes["full"].count("full") > 0:
             built = index.built_prompts() if hasattr(index, "built_prompts") else []
-            wanted = list(dict.fromkeys([*built, prompt]))
+            wanted = list(dict.fromkeys([*settings.prompts, *built, prompt]))  # metrics judge the first
             raise SearchError("prompt_not_indexed", (
                 f"the index of {settings.catalog} was not built for the garment {prompt!r} "
                 f"(built for: {', '.join(built) or 'no garment'}); build it with "

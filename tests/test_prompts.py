@@ -120,7 +120,7 @@ def test_search_refuses_a_prompt_the_index_was_not_built_for(built, embedder, ta
     assert err.value.reason == "prompt_not_indexed"
     message = str(err.value)
     assert "\n" not in message and "'skirt'" in message and "built for: clothes, dress" in message
-    assert f"python -m helpers run --catalog {built.catalog} --prompts clothes,dress,skirt" in message
+    assert f"python -m helpers run --catalog {built.catalog} --prompts dress,clothes,skirt" in message
     # nothing was created for the refused prompt
     assert not idx.CatalogIndex.open(built, embedder).for_prompt("skirt").exists("garment")
 
@@ -131,7 +131,7 @@ def test_cli_prompt_option(env, capsys):
     assert "== garment (clothes) ==" in out and out.count(".jpg") >= 2
     assert search_mod.main([_photo(env), "--prompt", "trousers"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "prompt_not_indexed" in err and "--prompts clothes,dress,trousers" in err
+    assert err.count("\n") == 1 and "prompt_not_indexed" in err and "--prompts dress,clothes,trousers" in err
 
 
 def test_cli_run_prompts_needs_names(capsys):
@@ -197,7 +197,7 @@ def test_garment_dropdown_searches_by_the_chosen_garment(app, table):
     app.prompt.value = "skirt"  # not indexed: refused, with the command that builds it
     assert app.view.error == "prompt_not_indexed"
     assert app.view.message.startswith("This catalogue is not indexed for skirt yet")
-    assert "python -m helpers run" in app.view.message and "--prompts clothes,dress,skirt" in app.view.message
+    assert "python -m helpers run" in app.view.message and "--prompts dress,clothes,skirt" in app.view.message
     app.mode.value = "full"
     assert app.prompt.disabled and app.view.ok  # the garment plays no part in full-image mode
 
