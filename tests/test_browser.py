@@ -140,7 +140,8 @@ def test_search_app_in_jupyterlab(jupyterlab, small_catalog):
             page.get_by_text("Run", exact=True).first.click()
             page.get_by_text("Run All Cells", exact=True).click()
             app = page.locator(".wb-app").first
-            app.wait_for(state="attached")
+            # the notebook builds the small catalogue's index first: minutes on a busy shared machine
+            app.wait_for(state="attached", timeout=600_000)
             # wait until every cell has run (the kernel is idle again)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             expect(page.locator(".wb-app .wb-results-garment .wb-result").first).to_be_visible()
@@ -202,7 +203,9 @@ def test_search_app_in_jupyterlab(jupyterlab, small_catalog):
             expect(app.locator(".wb-filter-category")).to_be_hidden()
             # upload a photo, then go back to a catalogue photo: the upload button forgets its file
             upload = app.locator(".wb-upload")
-            app.locator(".wb-upload input[type=file]").set_input_files(str(table["image_path"].iloc[0]))
+            with page.expect_file_chooser() as chooser:  # the widget's file input is not in the page
+                upload.click()
+            chooser.value.set_files(str(table["image_path"].iloc[0]))
             expect(status).to_contain_text(Path(table["image_path"].iloc[0]).name)
             expect(upload).to_contain_text("(1)")
             select.select_option(index=position)
