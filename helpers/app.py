@@ -544,14 +544,15 @@ class SearchApp:
 
 
 #: narrowest a result tile may get before the grid wraps it to the next row (its thumbnail scales down)
-TILE_MIN_PX = 92
+TILE_MIN_PX = 96
 
 
 def grid_columns(k: int) -> str:
-    """CSS columns for result tiles: as many as fit the panel, each between TILE_MIN_PX and the
-    full thumbnail width, so the top-k shrink a little, then wrap, and never scroll sideways.
-    (`k` is kept for callers; the panel's width decides.)"""
-    return f"repeat(auto-fill, minmax({TILE_MIN_PX}px, {THUMB_SIZE[0] + 16}px))"
+    """CSS columns for result tiles: as many TILE_MIN_PX columns as fit the panel, stretched to fill
+    it, so the top-5 of a half-width panel stay one row (thumbnails a little smaller), a narrower
+    panel wraps them, and nothing ever scrolls sideways. (A maximum column width would make the
+    grid count columns by that maximum and wrap 4 + 1 where 5 fit.) `k` is kept for callers."""
+    return f"repeat(auto-fill, minmax({TILE_MIN_PX}px, 1fr))"
 
 
 def app_message(reason: str | None, text: str, prompt: str, *, both: bool = False) -> str:
