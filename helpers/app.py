@@ -10,12 +10,14 @@ and react in JupyterLab.
 Layout (ipywidgets boxes only, no hand-written JS; stable CSS classes for the browser test):
 
     ┌ wb-app ───────────────────────────────────────────────────────────────┐
-    │ wb-controls: query picker · upload · mode · top-k · filters · search  │
+    │ wb-controls: query picker · upload · mode · garment · top-k · filters │
     │ wb-info: backend / masker / embedder (read-only) · text-search note   │
     │ wb-status: "ready" / "searching …" (wb-busy) / messages (wb-error)    │
     │ wb-query: query photo [· mask · cut-out in garment mode]              │
     │ wb-results: [wb-results-garment grid] [wb-results-full grid]          │
     │             each card wb-result (+ wb-same-item), rank · score · item │
+    │             the grid wraps to the panel's width (wb-grid), never a    │
+    │             sideways scroll; "both" with no garment: wb-no-garment    │
     └───────────────────────────────────────────────────────────────────────┘
 """
 from __future__ import annotations
@@ -29,8 +31,8 @@ from typing import Any, Callable, Iterator, Mapping
 import pandas as pd
 from PIL import Image
 
-from helpers.appview import (K_DEFAULT, K_MAX, K_MIN, THUMB_SIZE, Query, ResultCard, SearchView, mask_image,
-                             thumbnail_bytes)
+from helpers.appview import (K_DEFAULT, K_MAX, K_MIN, PROMPTS, THUMB_SIZE, Query, ResultCard, SearchView,
+                             garment_words, mask_image, thumbnail_bytes)
 from helpers.catalog import load_catalog
 from helpers.embedding import get_embedder
 from helpers.images import ImageError, open_image
@@ -76,7 +78,8 @@ class SearchApp:
     """
 
     def __init__(self, settings: Settings | None = None, *, catalog: pd.DataFrame | None = None,
-                 search_fn: SearchFn | None = None, embedder: Any = None, auto: bool = True):
+                 search_fn: SearchFn | None = None, embedder: Any = None, auto: bool = True,
+                 thumbs: dict[str, bytes] | None = None):
         import ipywidgets as w
 
         self.settings = settings or load_settings()
@@ -88,11 +91,12 @@ class SearchApp:
         self._held = 0
         self._pending = False
         self._clearing = False
-        self._thumbs: dict[str, bytes] = {}
+        self._thumbs: dict[str, bytes] = {} if thumbs is None else thumbs  # shared by twins
         self._item_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["item_id"].astype(str)))
         self._path_of = dict(zip(self.catalog["image_id"].astype(str), self.catalog["image_path"].astype(str)))
         self.query: Query | None = None
-        self.view = SearchView(message="Pick a catalogue image or upload a photo.")
+        self.view = SearchView(message="Pick a catalogue image or upload a photo.",
+                               prompt=self.settings.garment_prompt)
 
         # -- query
         self.picker = w.Dropdown(options=self._picker_options(), value=None, description="Catalogue",
@@ -104,6 +108,14 @@ class SearchApp:
         self.mode = w.ToggleButtons(options=[(MODE_LABELS[m], m) for m in MODES], value="garment",
                                     description="Mode", style={"button_width": "135px"})
         self.mode.add_class("wb-mode")
+        # the garment to cut out of the query (the index must be built for it: `run --prompts`)
+        prompts = list(PROMPTS)
+        if self.settings.garment_prompt not in [v for v, _ in prompts]:
+            prompts.insert(0, (self.settings.garment_prompt, self.settings.garment_prompt))
+        self.prompt = w.Dropdown(options=[(label, value) for value, label in prompts],
+                                 value=self.settings.garment_prompt, description="Garment",
+                                 layout=w.Layout(width="210px"))
+        self.prompt.add_class("wb-prompt")
         self.k = w.IntSlider(value=K_DEFAULT, min=K_MIN, max=K_MAX, step=1, description="Top-k",
                              continuous_update=False)
         self.k.add_class("wb-k")
@@ -114,6 +126,8 @@ class SearchApp:
                 dd = w.Dropdown(options=[ANY, *values], value=ANY, description=col.capitalize(),
                                 layout=w.Layout(width="220px"))
                 dd.add_class(f"wb-filter-{col}")
+                if len(values) < 2:  # one value filters nothing: not offered (every image is a dress)
+                    dd.layout.display = "none"
                 self.filters[col] = dd
         self.search_button = w.Button(description="Search", icon="search", button_style="primary")
         self.search_button.add_class("wb-search")
@@ -140,11 +154,11 @@ class SearchApp:
         self.status.add_class("wb-status")
         self.query_box = w.HBox(layout=w.Layout(align_items="flex-end"))
         self.query_box.add_class("wb-query")
-        self.results_box = w.HBox(layout=w.Layout(align_items="flex-start", width="100%"))
+        self.results_box = w.HBox(layout=w.Layout(align_items="flex-start", width="100%", flex_flow="row wrap"))
         self.results_box.add_class("wb-results")
         controls = w.VBox([
             w.HBox([self.picker, self.upload], layout=w.Layout(flex_flow="row wrap")),
-            self.mode,
+            w.HBox([self.mode, self.prompt], layout=w.Layout(flex_flow="row wrap", align_items="center")),
             w.HBox([self.k, *self.filters.values(), self.search_button],
                    layout=w.Layout(flex_flow="row wrap", align_items="center")),
             self.text_box,
@@ -159,6 +173,8 @@ class SearchApp:
         self.picker.observe(self.on_pick, names="value")
         self.upload.observe(self.on_upload, names="value")
         self.mode.observe(self.on_control, names="value")
+        self.mode.observe(self._prompt_enabled, names="value")
+        self.prompt.observe(self.on_control, names="value")
         self.k.observe(self.on_control, names="value")
         for dd in self.filters.values():
             dd.observe(self.on_control, names="value")
@@ -204,7 +220,14 @@ class SearchApp:
         if image_id is None or self._clearing:
             return
         self.query = Query("catalog", image_id, image_id=image_id, item_id=self._item_of.get(image_id))
+        self._clear_upload()
         self._changed()
+
+    def _clear_upload(self) -> None:
+        """A catalogue photo is the query now: the upload button forgets its file, so it no longer
+        says "Upload photo (1)" (and the same file can be uploaded again)."""
+        if self.upload.value:
+            self.upload.value = ()  # on_upload ignores an empty value
 
     def on_upload(self, change: Mapping[str, Any] | None = None) -> None:
         files = self.upload.value
@@ -212,16 +235,22 @@ class SearchApp:
             return
         f = files[-1] if isinstance(files, (tuple, list)) else next(iter(files.values()))
         name = str(f.get("name") or "upload")
+        # a sign at once: reading a large photo, then cutting it out and embedding it, takes a second or more
+        self._busy(True, Query("upload", name), f"⏳ Reading {html.escape(name)} …")
         try:
             data = bytes(f["content"])
             image = open_image(data, max_pixels=self.settings.max_image_pixels,
                                max_bytes=self.settings.max_image_bytes)
         except ImageError as err:
             message = str(err).replace("the uploaded image", name, 1)
-            self.view = SearchView(mode=self.mode.value, k=self.k.value, message=message, error=err.reason)
+            self.view = SearchView(mode=self.mode.value, k=self.k.value, message=message, error=err.reason,
+                                   prompt=self.prompt.value)
+            self._busy(False, None)
             self._render()
             return
         self.query = Query("upload", name, image=image, data=data)
+        self._busy(False, None)
+        self._set_status(f"{html.escape(name)} is ready to search.")  # (the search below replaces it)
         self._clear_picker()
         self._changed()
 
@@ -238,6 +267,10 @@ class SearchApp:
     def on_control(self, change: Mapping[str, Any] | None = None) -> None:
         if self.query is not None:
             self._changed()
+
+    def _prompt_enabled(self, change: Mapping[str, Any] | None = None) -> None:
+        """The garment only matters when something is cut out: greyed out in "full image" mode."""
+        self.prompt.disabled = self.mode.value == "full"
 
     def on_text(self) -> None:
         words = self.text.value.strip()
@@ -274,6 +307,31 @@ class SearchApp:
         several = self.catalog[self.catalog["item_id"].astype(str).map(counts) > 1]
         return str((several if len(several) else self.catalog)["image_id"].iloc[0])
 
+    def twin(self, **controls: Any) -> "SearchApp":
+        """A second app on the same catalogue, embedder, search and thumbnails (nothing loads
+        again), starting from this one's query and controls, changed by `controls` (mode, k,
+        prompt, or a filter column): for demo cells that must not change the app a person uses.
+
+            demo = app.twin(mode="both")     # app keeps its query, mode and results
+        """
+        other = SearchApp(self.settings, catalog=self.catalog, search_fn=self._search, embedder=self.embedder,
+                          auto=self.auto, thumbs=self._thumbs)
+        values = {"mode": self.mode.value, "k": self.k.value, "prompt": self.prompt.value,
+                  **{col: dd.value for col, dd in self.filters.items()}, **controls}
+        with other.hold():
+            for name, value in values.items():
+                widget = other.filters.get(name) if name in other.filters else getattr(other, name, None)
+                if widget is None or not hasattr(widget, "value"):
+                    raise KeyError(f"{name!r} is not a control of the app: use mode, k, prompt or "
+                                   f"{', '.join(other.filters) or 'no filter'}")
+                widget.value = value
+            if self.query is not None and self.query.kind == "catalog":
+                other.picker.value = self.query.image_id
+            elif self.query is not None:
+                other.query = self.query
+                other._pending = True  # searched once, when the hold ends
+        return other
+
     @contextmanager
     def hold(self) -> Iterator["SearchApp"]:
         """Change several controls, search once when the block ends."""
@@ -296,37 +354,50 @@ class SearchApp:
     def run(self) -> SearchView:
         """Search with the current query and controls; update the widgets; return the view."""
         query, mode, k, where = self.query, self.mode.value, int(self.k.value), self.where()
+        prompt = self.prompt.value
         if query is None:
-            self.view = SearchView(mode=mode, k=k, where=where,
+            self.view = SearchView(mode=mode, k=k, where=where, prompt=prompt,
                                    message="Pick a catalogue image or upload a photo first.")
             self._render()
             return self.view
-        self._busy(True, query)
+        self._busy(True, query, self._busy_message(query, mode, prompt))
         start = time.perf_counter()
-        view = SearchView(query=query, mode=mode, k=k, where=where)
+        view = SearchView(query=query, mode=mode, k=k, where=where, prompt=prompt)
         try:
-            frames = self._call_search(query, mode, k, where)
+            frames = self._call_search(query, mode, k, where, prompt)
             self._fill(view, frames)
         except Exception as err:  # shown in the app, never as a traceback
             view.error = getattr(err, "reason", type(err).__name__)
-            view.message = f"The search could not run: {err}"
+            view.message = app_message(view.error, str(err), prompt)
         view.seconds = time.perf_counter() - start
         if view.ok:
-            view.message = self._summary(view) + (f" ⚠ {view.warning}" if view.warning else "")
+            view.message = (self._summary(view) + (f" ⚠ {view.warning}" if view.warning else "")
+                            + (f" ⚠ {view.notice}" if view.notice else ""))
         self.view = view
         self._busy(False, query)
         self._render()
         return view
 
-    def _call_search(self, query: Query, mode: str, k: int, where: dict | None) -> Mapping[str, pd.DataFrame]:
+    @staticmethod
+    def _busy_message(query: Query, mode: str, prompt: str) -> str:
+        label = html.escape(query.label)
+        if query.kind == "upload" and mode != "full":  # the slow case: a new photo is masked and embedded
+            return f"⏳ Searching for {label}: cutting out the {html.escape(garment_words(prompt))} and embedding it …"
+        if query.kind == "upload":
+            return f"⏳ Searching for {label}: embedding the photo …"
+        return f"⏳ Searching for {label} …"
+
+    def _call_search(self, query: Query, mode: str, k: int, where: dict | None,
+                     prompt: str | None = None) -> Mapping[str, pd.DataFrame]:
         """Catalogue queries go in by path (so the pipeline's cache keys match: no model call)
         and leave themselves out of the results; uploads go in as their bytes; text as text."""
+        extra = {} if prompt is None else {"prompt": prompt}
         if query.kind == "catalog":
             return self._search(Path(self._path_of[query.image_id]), mode=mode, k=k, where=where,
-                                settings=self.settings, embedder=self.embedder, exclude=[query.image_id])
+                                settings=self.settings, embedder=self.embedder, exclude=[query.image_id], **extra)
         source = query.data if query.kind == "upload" else query.text
         return self._search(source, mode=mode, k=k, where=where, settings=self.settings,
-                            embedder=self.embedder)
+                            embedder=self.embedder, **extra)
 
     def _fill(self, view: SearchView, frames: Mapping[str, Any]) -> None:
         query = view.query
@@ -342,6 +413,8 @@ class SearchApp:
                     same_item=bool(query.item_id is not None and item_id == query.item_id),
                     is_query=bool(query.image_id is not None and image_id == query.image_id)))
             view.results[mode] = cards
+            if frame.attrs.get("no_garment"):
+                view.notice = app_message("no_garment", frame.attrs["no_garment"], view.prompt, both=True)
             view.query_mask = _first(view.query_mask, frame.attrs.get("query_mask"))
             view.query_cutout = _first(view.query_cutout, frame.attrs.get("query_cutout"))
             view.warning = view.warning or frame.attrs.get("warning", "")
@@ -352,7 +425,8 @@ class SearchApp:
     def _summary(self, view: SearchView) -> str:
         parts = []
         for mode, cards in view.results.items():
-            text = f"{mode}: {len(cards)} results"
+            text = f"{mode} ({garment_words(view.prompt)}): {len(cards)} results" if mode == "garment" \
+                else f"{mode}: {len(cards)} results"
             if view.query and view.query.item_id:
                 text += f", {view.same_item_count(mode)} the same item"
             parts.append(text)
@@ -360,16 +434,18 @@ class SearchApp:
         return f"{view.query.label}: {found} ({view.seconds:.2f} s)"
 
     # -- rendering -----------------------------------------------------------------------
-    def _busy(self, on: bool, query: Query) -> None:
+    def _busy(self, on: bool, query: Query | None, message: str | None = None) -> None:
+        """While a search runs: the button is disabled and spins, the status says what is happening."""
         self.search_button.disabled = on
+        self.search_button.icon = "spinner spin" if on else "search"  # fa-spinner fa-spin
         if on:
             self.widget.add_class("wb-busy")
-            self._set_status(f"⏳ Searching for {html.escape(query.label)} …", busy=True)
+            self._set_status(message or f"⏳ Searching for {html.escape(query.label)} …", busy=True)
         else:
             self.widget.remove_class("wb-busy")
 
-    def _set_status(self, message: str, *, busy: bool = False, error: bool = False) -> None:
-        colour = "#b42318" if error else ("#555" if busy else "#222")
+    def _set_status(self, message: str, *, busy: bool = False, error: bool = False, note: bool = False) -> None:
+        colour = "#b42318" if error else ("#555" if busy else ("#8a4b00" if note else "#222"))
         icon = "⚠ " if error else ""
         self.status.value = f'<div style="color:{colour};padding:4px 0">{icon}{message}</div>'
         (self.status.add_class if error else self.status.remove_class)("wb-error")
@@ -378,24 +454,30 @@ class SearchApp:
         import ipywidgets as w
 
         view = self.view
-        self._set_status(html.escape(view.message), error=not view.ok)
+        self._set_status(html.escape(view.message), error=not view.ok, note=bool(view.ok and view.notice))
         self.query_box.children = self._query_cards(view)
         panels = []
         for mode in (("garment", "full") if view.mode == "both" else (view.mode,)):
             cards = view.results.get(mode)
             if cards is None:
                 continue
-            # k columns: the top-k are one row (scroll sideways when narrow), never 4 + 1
+            # the tiles shrink a little, then wrap to the panel's width: every result stays in view
+            # (a fixed k-column row hid #4 and #5 behind a sideways scroll when the panel was narrow)
             grid = w.GridBox([self._card(c) for c in cards], layout=w.Layout(
-                grid_template_columns=grid_columns(len(cards)), grid_gap="8px", overflow="auto hidden",
-                width="100%"))
+                grid_template_columns=grid_columns(len(cards)), grid_gap="8px", width="100%"))
             grid.add_class("wb-grid")
             title = f"<b>{MODE_LABELS[mode]}</b>"
-            if view.query and view.query.item_id:
+            if mode == "garment":
+                title += f" · {html.escape(garment_words(view.prompt))}"
+            if view.query and view.query.item_id and cards:
                 title += (f" · <span style='color:{SAME_ITEM_COLOUR}'>{view.same_item_count(mode)} of "
                           f"{len(cards)} same item</span>")
-            panel = w.VBox([w.HTML(title), grid], layout=w.Layout(flex="1 1 auto", min_width="0", margin="0 8px 0 0",
-                                                                  overflow="auto hidden"))
+            body = grid
+            if mode == "garment" and view.notice and not cards:
+                body = w.HTML(f"<div style='color:#8a4b00;padding:8px 0;max-width:420px'>{html.escape(view.notice)}</div>")
+                body.add_class("wb-no-garment")
+            panel = w.VBox([w.HTML(title), body], layout=w.Layout(flex="1 1 340px", min_width="0",
+                                                                  margin="0 8px 8px 0"))
             panel.add_class(f"wb-results-{mode}")
             panels.append(panel)
         self.results_box.children = panels
@@ -409,10 +491,11 @@ class SearchApp:
         image = query.image if query.image is not None else Image.open(self._path_of[query.image_id])
         items = [("query" if query.kind == "catalog" else f"your photo: {query.label}", image, "wb-query-image")]
         if view.mode in ("garment", "both"):
+            garment = garment_words(view.prompt)
             if view.query_mask is not None:
-                items.append(("garment mask", mask_image(view.query_mask), "wb-query-mask"))
+                items.append((f"{garment} mask", mask_image(view.query_mask), "wb-query-mask"))
             if view.query_cutout is not None:
-                items.append(("cut-out that was searched", view.query_cutout, "wb-query-cutout"))
+                items.append((f"the {garment} cut out and searched", view.query_cutout, "wb-query-cutout"))
         out = []
         for caption, img, cls in items:
             box = w.VBox([w.Image(value=thumbnail_bytes(img, QUERY_SIZE), format="jpeg"),
@@ -437,10 +520,12 @@ class SearchApp:
             mark += " <i>(query)</i>"
         caption = w.HTML(f"<div style='line-height:1.35;font-size:12px'>#{card.rank} · score {card.score:.3f}"
                          f"<br>item {html.escape(card.item_id)}{mark}</div>")
-        image = w.Image(value=self._thumb(card.image_path), format="jpeg")
+        image = w.Image(value=self._thumb(card.image_path), format="jpeg",
+                        layout=w.Layout(max_width="100%", height="auto", object_fit="contain"))
         image.add_class("wb-thumb")
         border = f"3px solid {SAME_ITEM_COLOUR}" if card.same_item else "3px solid transparent"
-        box = w.VBox([image, caption], layout=w.Layout(border=border, padding="2px", align_items="center"))
+        box = w.VBox([image, caption], layout=w.Layout(border=border, padding="2px", align_items="center",
+                                                       min_width="0", overflow="hidden"))
         box.add_class("wb-result")
         if card.same_item:
             box.add_class("wb-same-item")
@@ -458,9 +543,32 @@ class SearchApp:
         return search_view_figure(self.view, photo)
 
 
+#: narrowest a result tile may get before the grid wraps it to the next row (its thumbnail scales down)
+TILE_MIN_PX = 96
+
+
 def grid_columns(k: int) -> str:
-    """CSS columns for k result tiles: exactly k, so a panel shows its top-k in one row."""
-    return f"repeat({max(1, int(k))}, {THUMB_SIZE[0] + 16}px)"
+    """CSS columns for result tiles: as many TILE_MIN_PX columns as fit the panel, stretched to fill
+    it, so the top-5 of a half-width panel stay one row (thumbnails a little smaller), a narrower
+    panel wraps them, and nothing ever scrolls sideways. (A maximum column width would make the
+    grid count columns by that maximum and wrap 4 + 1 where 5 fit.) `k` is kept for callers."""
+    return f"repeat(auto-fill, minmax({TILE_MIN_PX}px, 1fr))"
+
+
+def app_message(reason: str | None, text: str, prompt: str, *, both: bool = False) -> str:
+    """A search problem in the app's words: what happened and what to do, no Python syntax."""
+    garment = garment_words(prompt)
+    if reason == "no_garment":
+        if both:
+            return (f"No {garment} found in this photo, so only the full-image results are shown. "
+                    "Choose another garment or another photo to compare the two.")
+        return (f"No {garment} found in this photo, so there is nothing to cut out. Choose another garment, "
+                "“full image” mode, or another photo.")
+    if reason == "prompt_not_indexed":
+        command = text.split("`")[1] if text.count("`") >= 2 else "python -m helpers run --prompts dress," + prompt
+        return (f"This catalogue is not indexed for {garment} yet, so it cannot be searched by {garment}. "
+                f"Build that index once, in a terminal: {command}")
+    return "The search could not run: " + text.replace("mode='full'", "“full image” mode")
 
 
 def _first(current: Any, candidate: Any) -> Any:

@@ -15,6 +15,14 @@ from PIL import Image
 
 K_MIN, K_MAX, K_DEFAULT = 1, 20, 5
 THUMB_SIZE = (112, 150)  # (w, h) box a result thumbnail is fitted into
+#: The garments a person can search by (value, as the drop-down says it); the maskers know them all.
+PROMPTS = (("dress", "dress"), ("top", "top"), ("skirt", "skirt"), ("trousers", "trousers"),
+           ("clothes", "all clothes"))
+
+
+def garment_words(prompt: str) -> str:
+    """How the app names a prompt's garment in a sentence ("clothes" -> "clothing")."""
+    return "clothing" if prompt.strip().lower() in ("clothes", "all clothes") else prompt.strip()
 
 
 @dataclass(frozen=True)
@@ -53,11 +61,13 @@ class SearchView:
     mode: str = "garment"
     k: int = K_DEFAULT
     where: dict | None = None
+    prompt: str = "dress"     # the garment that was (or would be) cut out of the query
     results: dict[str, list[ResultCard]] = field(default_factory=dict)
     query_mask: np.ndarray | None = None
     query_cutout: Image.Image | None = None
     message: str = ""
     warning: str = ""         # e.g. a doubtful query mask (#14): shown, but the search still ran
+    notice: str = ""          # "both" mode without the garment in the query: why the garment side is empty
     error: str | None = None  # a reason code ("not_an_image", "truncated", ...) or None
     seconds: float = 0.0
 
@@ -80,12 +90,14 @@ class SearchView:
             return self.message or "no query yet"
         lines = [f"query: {self.query.label} ({self.query.kind}"
                  + (f", item {self.query.item_id}" if self.query.item_id else "") + ")",
-                 f"mode: {self.mode}, top-k: {self.k}, filter: {self.where or 'none'}, "
+                 f"mode: {self.mode}, garment: {self.prompt}, top-k: {self.k}, filter: {self.where or 'none'}, "
                  f"{self.seconds:.2f} s"]
         if self.error:
             lines.append(f"error ({self.error}): {self.message}")
         if self.warning:
             lines.append(f"warning: {self.warning}")
+        if self.notice:
+            lines.append(f"note: {self.notice}")
         for mode, cards in self.results.items():
             marks = f", {self.same_item_count(mode)} of {len(cards)} same item" if self.query.item_id else ""
             lines.append(f"-- {mode}{marks}")

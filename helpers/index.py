@@ -42,7 +42,7 @@ from helpers.chromaef import precomputed
 from helpers.chromaserver import chroma_server
 from helpers.embedding import get_embedder
 from helpers.errors import DimensionMismatch, EmptyIndexError
-from helpers.provenance import catalog_scope, write_lock
+from helpers.provenance import DEFAULT_PROMPT, catalog_scope, write_lock
 from helpers.provenance import record as record_provenance
 from helpers.settings import load_settings
 
@@ -85,20 +85,32 @@ def describe_client(client) -> str:
     return f"ChromaDB on disk at {cs.persist_directory}" if cs.is_persistent else "in-memory ChromaDB"
 
 
-def collection_name(model_id: str, dim: int, view: str, scope: str | None = None) -> str:
+def collection_name(model_id: str, dim: int, view: str, scope: str | None = None,
+                    prompt: str | None = None) -> str:
     """E.g. "garment_local-effnet-lite0-onnx_1280" (+ "_<scope>", the catalogue's short name from
     `helpers.provenance.catalog_scope`); valid under Chroma's strictest name rule
-    (3-63 chars of [A-Za-z0-9._-], alphanumeric at both ends, no "..")."""
+    (3-63 chars of [A-Za-z0-9._-], alphanumeric at both ends, no "..").
+
+    Each garment prompt has its own garment collection ("garment-skirt_..."): a skirt cut-out
+    and a dress cut-out of the same photo are different vectors. The default prompt (dress)
+    keeps the plain "garment_..." name, so indexes built before prompts had names stay valid;
+    the full-photo collection is one for every prompt."""
     if view not in VIEWS:
         raise ValueError(f"view={view!r}: use one of {VIEWS}")
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("._-")
     model = re.sub(r"\.{2,}", ".", model) or "model"
+    head = view
+    if view == "garment" and prompt and prompt.strip().lower() != DEFAULT_PROMPT:
+        slug = re.sub(r"[^a-z0-9]+", "-", prompt.strip().lower()).strip("-")[:16].strip("-") or "prompt"
+        if slug != prompt.strip().lower():  # free-text prompts: a short hash keeps them apart
+            slug = f"{slug}-{hashlib.sha256(prompt.strip().lower().encode()).hexdigest()[:6]}"
+        head = f"garment-{slug}"
     tail = f"_{scope}" if scope else ""
-    name = f"{view}_{model}_{int(dim)}{tail}"
+    name = f"{head}_{model}_{int(dim)}{tail}"
     if len(name) > 63:  # keep it unique: a short hash of the full model id
         digest = hashlib.sha256(model_id.encode()).hexdigest()[:8]
-        keep = 63 - len(f"{view}__{digest}_{int(dim)}{tail}")
-        name = f"{view}_{model[:keep].strip('._-')}_{digest}_{int(dim)}{tail}"
+        keep = 63 - len(f"{head}__{digest}_{int(dim)}{tail}")
+        name = f"{head}_{model[:keep].strip('._-')}_{digest}_{int(dim)}{tail}"
     return name
 
 
@@ -137,27 +149,39 @@ class CatalogIndex:
     """Both collections of one embedder (model id + dimension) in one Chroma database."""
 
     def __init__(self, client, model_id: str, dim: int, *, hnsw: Mapping[str, Any] | None = None,
-                 scope: str | None = None):
+                 scope: str | None = None, prompt: str | None = None):
         self.client = client
         self.model_id = model_id
         self.dim = int(dim)
         self.scope = scope  # the catalogue's short name in the collection names (None: unscoped)
+        self.prompt = prompt  # the garment whose cut-outs the garment collection holds (None: dress)
         self.hnsw = dict(HNSW if hnsw is None else hnsw)
         self._collections: dict[str, Any] = {}
+
+    def for_prompt(self, prompt: str | None) -> "CatalogIndex":
+        """The same index with the garment collection of another prompt (the full-photo
+        collection is shared); itself when the prompt names the same collection."""
+        if collection_name(self.model_id, self.dim, "garment", self.scope, prompt) == self.name("garment"):
+            return self
+        other = CatalogIndex(self.client, self.model_id, self.dim, hnsw=self.hnsw, scope=self.scope, prompt=prompt)
+        if "full" in self._collections:
+            other._collections["full"] = self._collections["full"]
+        return other
 
     @classmethod
     def open(cls, settings=None, embedder=None, **kwargs) -> "CatalogIndex":
         """The index for `embedder` (default: the one settings choose) on the settings' client,
-        in the collections of the settings' catalogue (`scope`, unless given)."""
+        in the collections of the settings' catalogue (`scope`, unless given) and garment prompt."""
         if settings is None:
             settings = load_settings()
         if embedder is None:
             embedder = get_embedder(settings)
         kwargs.setdefault("scope", catalog_scope(settings.catalog))
+        kwargs.setdefault("prompt", settings.garment_prompt)
         return cls(get_client(settings), embedder.model_id, embedder.dim, **kwargs)
 
     def name(self, view: str) -> str:
-        return collection_name(self.model_id, self.dim, view, self.scope)
+        return collection_name(self.model_id, self.dim, view, self.scope, self.prompt)
 
     def exists(self, view: str) -> bool:
         """Whether the view's collection was ever created (without creating it)."""
@@ -335,6 +359,21 @@ class CatalogIndex:
                                     f"{self.model_id} expects (n, {self.dim})")
         return vectors
 
+    def built_prompts(self) -> list[str]:
+        """The garment prompts this catalogue's index holds a non-empty garment collection for
+        (read from each collection's recorded prompt), in name order."""
+        suffix = self.name("garment").split("_", 1)[1]
+        found = []
+        for col in self.client.list_collections():
+            name = getattr(col, "name", col)
+            if not (str(name).startswith("garment") and str(name).endswith("_" + suffix)):
+                continue
+            col = col if hasattr(col, "metadata") else self.client.get_collection(name, embedding_function=None)
+            prompt = (col.metadata or {}).get("prompt") or (DEFAULT_PROMPT if name.startswith("garment_") else None)
+            if prompt and col.count() > 0:
+                found.append(str(prompt))
+        return sorted(set(found))
+
     def __repr__(self) -> str:
         return f"CatalogIndex({self.model_id!r}, dim={self.dim}, collections={[self.name(v) for v in VIEWS]})"
 
@@ -374,13 +413,15 @@ def index_catalog(table: pd.DataFrame, runs: Mapping[str, Any], *, settings=None
 
 
 def index_view(settings, view: str, run, table: pd.DataFrame, *, prune: bool = True, scope: str | None = None,
-               facts: Mapping[str, Any] | None = None):
+               facts: Mapping[str, Any] | None = None, prompt: str | None = None):
     """Index one view's `EmbedRun` (with catalogue rows as metadata) into the collections of
     `scope` (default: the settings' catalogue) and return its Chroma collection; with `prune`,
     records of images not in `run` are removed; `facts` (what built it) go into the collection's
-    metadata. Used by the pipeline, which holds the write lock."""
+    metadata; a garment run goes into the collection of `prompt` (default: the settings' garment
+    prompt). Used by the pipeline, which holds the write lock."""
     index = CatalogIndex(get_client(settings), run.model_id, run.dim,
-                         scope=catalog_scope(settings.catalog) if scope is None else scope)
+                         scope=catalog_scope(settings.catalog) if scope is None else scope,
+                         prompt=settings.garment_prompt if prompt is None else prompt)
     index.add_run(run, table)
     if prune:
         index.prune(view if view in VIEWS else run.view, run.ids)

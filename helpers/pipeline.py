@@ -59,6 +59,7 @@ class PipelineResult:
     limit: int | None = None                 # `limit` of the run (its index gets its own collections)
     catalog_hash: str = ""                   # content hash of the whole listed catalogue (product shots too)
     shop: Any = None                         # ShopRun of the product shots, if the catalogue has any
+    prompts: dict[str, Any] = field(default_factory=dict)  # PromptRun of every other indexed garment prompt
     _retrievals: dict[str, metrics.Retrieval] | None = field(default=None, repr=False)
 
     @property
@@ -153,6 +154,17 @@ SHOP_CONDITIONS = ("full", "garment")
 
 
 @dataclass
+class PromptRun:
+    """One more garment the catalogue is indexed for (settings.index_prompts): its masks,
+    cut-outs and garment vectors. Metrics judge the first prompt only; these feed the index."""
+
+    prompt: str
+    masks: Any
+    cuts: Any
+    garment: Any  # EmbedRun of the cut-outs
+
+
+@dataclass
 class ShopRun:
     """The product shots of one run: their table, masks, cut-outs and `full`/`garment` vectors."""
 
@@ -228,13 +240,17 @@ def run_pipeline(settings: Settings | None = None, *, limit: int | None = None, 
             ref_cuts = cut_garment_views(table, ref_masks.masks, cache=cache, settings=settings)
             embeddings["garment_reference"] = _embed_cutouts(table, ref_cuts, ref_masks, embedder, cache,
                                                              settings, progress)
+    others: dict[str, PromptRun] = {}
+    for prompt in settings.prompts[1:]:
+        with _timed(t, "prompts"):
+            others[prompt] = _prompt_run(prompt, table, settings, masker, embedder, cache, progress)
     shop_run = None
     if shop and len(products):
         with _timed(t, "shop"):
             shop_run = _shop(products, settings, embedder, cache, progress)
     result = PipelineResult(settings=settings, table=table, skipped=loaded.skipped, embedder_id=embedder.model_id,
                             dim=int(embedder.dim), masks=mask_run, cuts=cut_run, embeddings=embeddings,
-                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t, shop=shop_run,
+                            reference_masks=ref_masks, reference_cuts=ref_cuts, timings_s=t, shop=shop_run, prompts=others,
                             limit=None if limit is None else int(limit),
                             catalog_hash=provenance.table_hash(
                                 load_catalog(settings.catalog, settings, validate=False, views=None).table))
@@ -253,6 +269,17 @@ def index_result(result: PipelineResult, *, lock_timeout: float = provenance.LOC
     with _timed(result.timings_s, "index"), provenance.write_lock(result.settings, timeout=lock_timeout):
         result.index = _index_and_check(result)
     return result.index
+
+
+def _prompt_run(prompt: str, table: pd.DataFrame, settings: Settings, masker, embedder, cache: Cache,
+                progress: bool) -> PromptRun:
+    """Mask, cut and embed the worn photos for one more garment prompt, with the same masker,
+    cut and embedder as the first (the whole-photo vectors are shared, so only these are new)."""
+    after = AfterMask(str(cache.root), embedder if _embeds_in_workers(masker, embedder) else None)
+    masks = mask_catalog(table, settings, masker=masker, cache=cache, progress=progress, after=after, prompt=prompt)
+    cuts = cut_garment_views(table, masks.masks, cache=cache, settings=settings, progress=progress)
+    garment = _embed_cutouts(table, cuts, masks, embedder, cache, settings, progress)
+    return PromptRun(prompt=prompt, masks=masks, cuts=cuts, garment=garment)
 
 
 def _shop(products: pd.DataFrame, settings: Settings, embedder, cache: Cache, progress: bool) -> ShopRun:
@@ -343,28 +370,32 @@ def _index_and_check(result: PipelineResult) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     meta = result.table.set_index("image_id")
-    for view in ("full", "garment"):
-        run = result.embeddings[view]
+    first = result.settings.garment_prompt
+    # (key in the report, view, prompt, vectors): full, the first prompt's garment, then every other prompt's
+    todo = [("full", "full", first, result.embeddings["full"]), ("garment", "garment", first, result.embeddings["garment"])]
+    todo += [(f"garment-{p}", "garment", p, run.garment) for p, run in result.prompts.items()]
+    for key, view, prompt, run in todo:
         if len(run.ids) < 2:
             continue
         ids = list(run.ids)
         items = meta.loc[ids, "item_id"].astype(str).to_numpy()
-        facts = {**provenance.recipe(result.settings, result.table, result.embedder_id, limit=result.limit),
+        facts = {**provenance.recipe(result.settings, result.table, result.embedder_id, limit=result.limit,
+                                     prompt=prompt),
                  "catalog_hash": result.catalog_hash}
         collection = chroma_index.index_view(result.settings, view, run, meta.loc[ids].reset_index(),
                                              scope=provenance.catalog_scope(result.settings.catalog, result.limit),
-                                             facts=facts)
+                                             facts=facts, prompt=prompt)
         neighbours = chroma_index.query_vectors(collection, run.vectors, k=2)
         top1 = []
         for own, found in zip(ids, neighbours):
             others = [i for i in found if i != own]
             top1.append([meta.loc[others[0], "item_id"]] if others else [])
         exact = metrics.evaluate_retrieval(run.vectors, items, ids)
-        out[view] = {"collection": getattr(collection, "name", str(collection)), "count": len(ids),
-                     "recall@1_chroma": metrics.recall_from_neighbours(items[exact._evaluated],
-                                                                       [top1[n] for n in np.flatnonzero(exact._evaluated)]),
-                     "recall@1_numpy": exact.recall_at(1)}
-        out[view]["agree"] = abs(out[view]["recall@1_chroma"] - out[view]["recall@1_numpy"]) <= CHROMA_TOLERANCE
+        out[key] = {"collection": getattr(collection, "name", str(collection)), "count": len(ids),
+                    "recall@1_chroma": metrics.recall_from_neighbours(items[exact._evaluated],
+                                                                      [top1[n] for n in np.flatnonzero(exact._evaluated)]),
+                    "recall@1_numpy": exact.recall_at(1)}
+        out[key]["agree"] = abs(out[key]["recall@1_chroma"] - out[key]["recall@1_numpy"]) <= CHROMA_TOLERANCE
     return out
 
 

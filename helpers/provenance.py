@@ -22,6 +22,7 @@ from helpers.cutting import GARMENT_VIEW
 from helpers.errors import IndexBusy, IndexMismatch
 
 LOCK_NAME = ".write.lock"
+DEFAULT_PROMPT = "dress"  # Settings.garment_prompt's default: its garment collection keeps the plain name
 LOCK_TIMEOUT_S = 600.0
 # metadata keys of a collection that describe what built it (compared by `check`)
 RECIPE_KEYS = ("catalog", "catalog_hash", "limit", "masker", "prompt", "embedder", "cut")
@@ -48,13 +49,15 @@ def table_hash(table: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def recipe(settings: Any, table: pd.DataFrame, embedder_id: str, *, limit: int | None = None) -> dict[str, Any]:
+def recipe(settings: Any, table: pd.DataFrame, embedder_id: str, *, limit: int | None = None,
+           prompt: str | None = None) -> dict[str, Any]:
     """What builds a garment index: catalogue (path + content hash of the *whole* listed table,
     before validation, so image size limits do not change it),
-    limit, masker, prompt, embedder and the cut-out recipe."""
+    limit, masker, prompt (default: the settings' garment prompt), embedder and the cut-out recipe."""
     return {"catalog": str(Path(settings.catalog).expanduser().resolve()), "catalog_hash": table_hash(table),
             "limit": -1 if limit is None else int(limit), "masker": str(settings.effective_masker),
-            "prompt": str(settings.garment_prompt), "embedder": str(embedder_id), "cut": repr(GARMENT_VIEW)}
+            "prompt": str(settings.garment_prompt if prompt is None else prompt), "embedder": str(embedder_id),
+            "cut": repr(GARMENT_VIEW)}
 
 
 def record(collection: Any, facts: Mapping[str, Any]) -> None:
@@ -77,13 +80,17 @@ def check(collection: Any, want: Mapping[str, Any], *, view: str, fix: str) -> N
                             + f". It cannot answer for this catalogue. Rebuild it: {fix}")
 
 
-def run_command(settings: Any) -> str:
-    """The command that (re)builds the index for these settings."""
+def run_command(settings: Any, prompts: Any = None) -> str:
+    """The command that (re)builds the index for these settings (and, when given, for these
+    garment prompts: `--prompts dress,skirt`; by default the settings' own prompts)."""
     parts = ["python -m helpers run", f"--catalog {settings.catalog}"]
     if settings.backend != "local":
         parts.append(f"--backend {settings.backend}")
     if settings.masker != "auto":
         parts.append(f"--masker {settings.masker}")
+    wanted = tuple(prompts) if prompts is not None else tuple(getattr(settings, "prompts", ()) or ())
+    if wanted and wanted != (DEFAULT_PROMPT,):
+        parts.append("--prompts " + ",".join(wanted))
     return " ".join(parts)
 
 

@@ -398,9 +398,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N catalogue images")
     parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--prompts", default=None, metavar="GARMENT[,GARMENT...]",
+                        help="garments to index, e.g. dress,top,skirt,trousers: one garment collection each, "
+                             "so search --prompt can use any of them; metrics judge the first (default: dress)")
     args = parser.parse_args(argv)
+    prompts = [p.strip() for p in (args.prompts or "").split(",") if p.strip()]
+    if args.prompts is not None and not prompts:
+        parser.error("--prompts needs garment names separated by commas, e.g. --prompts dress,skirt")
     try:
-        settings = load_settings(catalog=args.catalog, backend=args.backend, masker=args.masker)
+        settings = load_settings(catalog=args.catalog, backend=args.backend, masker=args.masker,
+                                 garment_prompt=prompts[0] if prompts else None,
+                                 index_prompts=",".join(prompts) if prompts else None)
         result = run_pipeline(settings, limit=args.limit, progress=not args.quiet, index=False)
         doc = evaluate(result)  # judged before the index is touched: a failing run leaves it as it was
         if not args.no_index:
@@ -423,5 +431,10 @@ def main(argv: list[str] | None = None) -> int:
             print(shop_table(doc))
         d = shop["delta_recall@1"]
         print(f"garment - full Recall@1 = {d['value']:+.3f}  (95% CI {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f})")
+    if len(settings.prompts) > 1 and doc.get("chroma_check"):
+        check = doc["chroma_check"]
+        counts = [(p, (check.get("garment" if n == 0 else f"garment-{p}") or {}).get("count", 0))
+                  for n, p in enumerate(settings.prompts)]
+        print("indexed garments (search --prompt ...): " + ", ".join(f"{p} ({c} cut-outs)" for p, c in counts))
     print(f"wrote {path}")
     return 0

@@ -1,5 +1,5 @@
 """Search the catalogue with a photo: `search()` for the app and notebooks, and the CLI
-`python -m helpers search QUERY_IMAGE [--mode garment|full|both] [--k 5] [--where key=value]`.
+`python -m helpers search QUERY_IMAGE [--mode garment|full|both] [--prompt skirt] [--k 5] [--where key=value]`.
 
 Why the query is masked and cut out in garment mode: the garment collection holds vectors of
 cut-outs (the garment alone on white). A whole-photo query vector lives in a different part
@@ -44,8 +44,8 @@ FULL_MODE_HINT = "mode='full'"  # Python's spelling; the CLI prints `--mode full
 
 
 def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str, Any] | None = None,
-           settings=None, *, exclude: Iterable[str] | None = None, embedder=None, masker=None,
-           index=None, cache=None, table: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+           settings=None, *, prompt: str | None = None, exclude: Iterable[str] | None = None, embedder=None,
+           masker=None, index=None, cache=None, table: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The k most similar catalogue images to `query`, per mode.
 
     query: a photo (PIL image, path or bytes); on the Bedrock backend also free text
@@ -53,6 +53,11 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     mode: "garment" (query cut out, garment collection), "full" (whole photo, full-image
       collection) or "both" (both, side by side).
     where: a Chroma metadata filter, e.g. {"category": "dress"} or {"colour": "red"}.
+    prompt: the garment to cut out of the query and search by ("dress", "top", "skirt",
+      "trousers", "clothes"; default: settings.garment_prompt). The index must have been built
+      for it (`python -m helpers run --prompts dress,skirt`), else SearchError "prompt_not_indexed".
+      In "both" mode a query without that garment still gets its whole-photo results; the
+      garment frame is then empty and says why in `attrs["no_garment"]`.
     exclude: image ids to leave out (e.g. the query itself when it is a catalogue image).
     embedder / masker / index / cache / table: injected for tests and notebooks; by default
       they come from `settings` (and are reused between calls).
@@ -66,31 +71,43 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     if isinstance(query, (str, Path)) and Path(query).is_dir():
         raise SearchError("is_a_directory", f"{query} is a folder, not a photo: pass one image file, e.g. "
                           f"python -m helpers search {_example_photo(Path(query))}")
+    prompt = (prompt or settings.garment_prompt).strip()
     cache = cache or Cache(settings.cache_dir)
     embedder = embedder or _embedder(settings)
     index = index or _index(settings, embedder)
+    indexes = {"full": index, "garment": index.for_prompt(prompt) if hasattr(index, "for_prompt") else index}
     modes = ("garment", "full") if mode == "both" else (mode,)
-    _check_not_empty(index, modes, settings)
-    _check_recipe(index, modes, settings, embedder)
-    _check_where(index, modes, where)
+    _check_not_empty(indexes, modes, settings, prompt)
+    _check_recipe(indexes, modes, settings, embedder, prompt)
+    _check_where(indexes, modes, where)
     exclude = set(exclude or ())
     n = int(k) + len(exclude)
 
     if isinstance(query, str) and not Path(query).is_file() and _looks_like_text(query):
         vec = _text_vector(query, embedder)
-        return {m: _finish(index.query(m, vec, n, where)[0], exclude, k) for m in modes}
+        return {m: _finish(indexes[m].query(m, vec, n, where)[0], exclude, k) for m in modes}
 
     image, source = _open_query(query, settings)
     out: dict[str, pd.DataFrame] = {}
     for m in modes:
         if m == "full":
             vec = _vector({QUERY_ID: source}, embedder, "full", cache, settings)
-            out[m] = _finish(index.query("full", vec, n, where)[0], exclude, k)
+            out[m] = _finish(indexes["full"].query("full", vec, n, where)[0], exclude, k)
         else:
-            mask, cutout, quality = query_cutout(image, source, settings, masker=masker, cache=cache,
-                                                 table=table, with_quality=True)
+            try:
+                mask, cutout, quality = query_cutout(image, source, settings, masker=masker, cache=cache,
+                                                     table=table, with_quality=True, prompt=prompt)
+            except SearchError as err:
+                if mode != "both" or err.reason != "no_garment":
+                    raise
+                # both side by side: the whole photo still answers; the garment side says why it cannot
+                frame = pd.DataFrame(columns=["rank", "image_id", "item_id", "score", "distance", "image_path"])
+                frame.attrs.update(prompt=prompt, no_garment=str(err))
+                out[m] = frame
+                continue
             vec = _vector({QUERY_ID: cutout}, embedder, "garment", cache, settings)
-            frame = _finish(index.query("garment", vec, n, where)[0], exclude, k)
+            frame = _finish(indexes["garment"].query("garment", vec, n, where)[0], exclude, k)
+            frame.attrs["prompt"] = prompt
             frame.attrs["query_mask"] = mask
             frame.attrs["query_cutout"] = cutout
             frame.attrs["mask_quality"] = quality
@@ -101,15 +118,17 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
 
 
 def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cache=None,
-                 table: pd.DataFrame | None = None, with_quality: bool = False):
+                 table: pd.DataFrame | None = None, with_quality: bool = False, prompt: str | None = None):
     """Mask and cut out a query exactly as the pipeline cuts the catalogue.
 
     Same masker (from settings), same cache key as `helpers.maskpool.mask_catalog` (image
     bytes + masker + prompt: `maskpool.mask_one_cached`), same cut (`cutting.garment_view`). With the
     reference masker the query must be a catalogue image (ground-truth masks exist only for
     those). Raises SearchError("no_garment", ...) when no garment is found. Returns (mask,
-    cutout), or (mask, cutout, quality score or None) with `with_quality`.
+    cutout), or (mask, cutout, quality score or None) with `with_quality`. `prompt`: the garment
+    to cut out (default: settings.garment_prompt).
     """
+    prompt = prompt or settings.garment_prompt
 
     cache = cache or Cache(settings.cache_dir)
     image_id = None
@@ -125,11 +144,11 @@ def query_cutout(image: Image.Image, source: Any, settings, *, masker=None, cach
         image_id = by_path.get(str(Path(source).resolve())) if isinstance(source, (str, Path)) else None
     data = _query_bytes(source, image)
     try:
-        mask, quality = maskpool.mask_one_cached(masker, image, data, settings.garment_prompt, cache,
+        mask, quality = maskpool.mask_one_cached(masker, image, data, prompt, cache,
                                                  image_id=image_id, with_quality=True)
         cutout = cutting.garment_view(image, mask)
     except MaskError as err:
-        hint = (f" Try {FULL_MODE_HINT}, another photo, or another garment prompt."
+        hint = (f" Try {FULL_MODE_HINT}, another photo, or another garment prompt than {prompt!r}."
                 if err.reason == "no_garment" else "")
         raise SearchError(err.reason, f"the query could not be cut out: {str(err).rstrip('.')}.{hint}") from None
     return (mask, cutout, quality) if with_quality else (mask, cutout)
@@ -188,8 +207,18 @@ def _finish(frame: pd.DataFrame, exclude: set[str], k: int) -> pd.DataFrame:
     return frame.assign(rank=np.arange(1, len(frame) + 1)) if len(frame) else frame
 
 
-def _check_not_empty(index, modes: Sequence[str], settings) -> None:
+def _check_not_empty(indexes: Mapping[str, Any], modes: Sequence[str], settings, prompt: str) -> None:
+    """An index nobody built names the command that builds it; so does a catalogue indexed for
+    other garments than `prompt` (its whole-photo collection is there, this garment's is not)."""
     for m in modes:
+        index = indexes[m]
+        if m == "garment" and index.count(m) == 0 and indexes["full"].count("full") > 0:
+            built = index.built_prompts() if hasattr(index, "built_prompts") else []
+            wanted = list(dict.fromkeys([*settings.prompts, *built, prompt]))  # metrics judge the first
+            raise SearchError("prompt_not_indexed", (
+                f"the index of {settings.catalog} was not built for the garment {prompt!r} "
+                f"(built for: {', '.join(built) or 'no garment'}); build it with "
+                f"`{provenance.run_command(settings, prompts=wanted)}`"))
         if index.count(m) == 0:
             raise SearchError("empty_index", str(EmptyIndexError(
                 f"the {m} collection {index.name(m)!r} at {_where_index(index)} holds no index of the "
@@ -197,12 +226,13 @@ def _check_not_empty(index, modes: Sequence[str], settings) -> None:
                 "(or run notebooks 04 and 05)")))
 
 
-def _check_recipe(index, modes: Sequence[str], settings, embedder) -> None:
+def _check_recipe(indexes: Mapping[str, Any], modes: Sequence[str], settings, embedder, prompt: str) -> None:
     """Refuse to answer from collections that another catalogue content, masker, prompt or cut built."""
-    want = provenance.recipe(settings, _listed_table(settings), embedder.model_id)
+    want = provenance.recipe(settings, _listed_table(settings), embedder.model_id, prompt=prompt)
     for m in modes:
         try:
-            provenance.check(index.collection(m), want, view=m, fix=provenance.run_command(settings))
+            provenance.check(indexes[m].collection(m), want, view=m,
+                             fix=provenance.run_command(settings, prompts=list(dict.fromkeys([*settings.prompts, prompt]))))
         except IndexMismatch as err:
             raise SearchError("index_mismatch", str(err)) from None
 
@@ -231,11 +261,11 @@ def _where_keys(where: Any) -> list[str]:
     return []
 
 
-def _check_where(index, modes: Sequence[str], where: Mapping[str, Any] | None) -> None:
+def _check_where(indexes: Mapping[str, Any], modes: Sequence[str], where: Mapping[str, Any] | None) -> None:
     """A filter on a key no record has would silently find nothing: name the keys that exist."""
     if not where:
         return
-    known = filter_keys(index, modes)
+    known = sorted({key for m in modes for key in filter_keys(indexes[m], (m,))})
     for key in _where_keys(where):
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -325,20 +355,29 @@ def format_results(results: Mapping[str, pd.DataFrame], columns: Sequence[str] =
     parts = []
     for mode, frame in results.items():
         cols = [c for c in columns if c in frame.columns]
-        body = frame[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}") if len(frame) \
-            else "(no results: loosen the --where filter)"
-        parts.append(f"== {mode} ==\n{body}")
+        if len(frame):
+            body = frame[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
+        elif frame.attrs.get("no_garment"):
+            body = f"(nothing to search: {frame.attrs['no_garment']})".replace(FULL_MODE_HINT, "--mode full")
+        else:
+            body = "(no results: loosen the --where filter)"
+        title = f"{mode} ({frame.attrs['prompt']})" if mode == "garment" and frame.attrs.get("prompt") else mode
+        parts.append(f"== {title} ==\n{body}")
     return "\n\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m helpers search QUERY_IMAGE [--mode ...] [--k 5] [--where key=value ...]`."""
+    """`python -m helpers search QUERY_IMAGE [--mode ...] [--prompt skirt] [--k 5] [--where key=value ...]`."""
     parser = argparse.ArgumentParser(prog="python -m helpers search",
                                      description="Find the catalogue images most similar to a photo.")
     parser.add_argument("query", help="path of the query photo")
     parser.add_argument("--mode", choices=MODES, default="garment",
                         help="garment: cut the garment out of the query and search cut-outs; "
                              "full: whole photo; both: side by side (default: garment)")
+    parser.add_argument("--prompt", default=None, metavar="GARMENT",
+                        help="the garment to cut out and search by: dress, top, skirt, trousers or clothes "
+                             "(default: the settings' garment_prompt, dress); the index must be built for it "
+                             "(python -m helpers run --prompts dress,skirt)")
     parser.add_argument("--k", type=int, default=5, help="how many results (default 5)")
     parser.add_argument("--where", action="append", metavar="KEY=VALUE",
                         help="metadata filter, e.g. --where category=dress (repeatable)")
@@ -346,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.k < 1:
         parser.error("--k must be at least 1")
     try:
-        results = search(args.query, mode=args.mode, k=args.k, where=parse_where(args.where))
+        results = search(args.query, mode=args.mode, k=args.k, where=parse_where(args.where), prompt=args.prompt)
     except SearchError as err:
         message = str(err).replace(FULL_MODE_HINT, "--mode full")  # the CLI's spelling of the same advice
         print(f"search failed ({err.reason}): {message}", file=sys.stderr)

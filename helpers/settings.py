@@ -61,6 +61,9 @@ class Settings:
     aws_profile: str | None = None
     mask_model_id: str = "amazon.titan-image-generator-v2:0"
     garment_prompt: str = "dress"
+    # every garment the index is built for, comma-separated (e.g. "dress,top,skirt,trousers"): one
+    # garment collection each; empty = only garment_prompt (the default keeps `make run` one prompt)
+    index_prompts: str = ""
     box_model_id: str = BOX_MODEL_DEFAULT   # masker "boxes": Nova vision model / inference profile
     box_prompt: str = BOX_PROMPT_DEFAULT     # "{garment}" is replaced by the garment prompt
     embed_model_id: str = "amazon.titan-embed-image-v1"
@@ -91,6 +94,8 @@ class Settings:
         _check_choice("embed_dim", self.embed_dim, EMBED_DIMS)
         if not self.garment_prompt.strip() or len(self.garment_prompt) > 512:
             raise SettingsError("garment_prompt must be 1-512 characters (Titan's limit)")
+        if any(not p.strip() or len(p.strip()) > 512 for p in self.index_prompts.split(",")) and self.index_prompts:
+            raise SettingsError("index_prompts must be garment names separated by commas, e.g. dress,top,skirt")
         if "{garment}" not in self.box_prompt or len(self.box_prompt) > 4000:
             raise SettingsError("box_prompt must contain '{garment}' and be at most 4000 characters")
         for name in ("concurrency", "max_retries", "chroma_port", "max_image_pixels",
@@ -121,6 +126,16 @@ class Settings:
         if self.masker == "auto":
             return "boxes" if self.backend == "bedrock" else "local"
         return MASKER_ALIASES.get(self.masker, self.masker)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """The garments the index is built for: garment_prompt first (what metrics judge), then
+        the other index_prompts, each once."""
+        out = [self.garment_prompt.strip()]
+        for p in self.index_prompts.split(","):
+            if p.strip() and p.strip() not in out:
+                out.append(p.strip())
+        return tuple(out)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some values changed, validated like any other."""

@@ -140,7 +140,8 @@ def test_search_app_in_jupyterlab(jupyterlab, small_catalog):
             page.get_by_text("Run", exact=True).first.click()
             page.get_by_text("Run All Cells", exact=True).click()
             app = page.locator(".wb-app").first
-            app.wait_for(state="attached")
+            # the notebook builds the small catalogue's index first: minutes on a busy shared machine
+            app.wait_for(state="attached", timeout=600_000)
             # wait until every cell has run (the kernel is idle again)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             expect(page.locator(".wb-app .wb-results-garment .wb-result").first).to_be_visible()
@@ -179,6 +180,37 @@ def test_search_app_in_jupyterlab(jupyterlab, small_catalog):
             # the garment mode finds the other views of the query's item (what the workbook shows)
             assert view.same_item_count("garment") >= 1
             expect(app.locator(".wb-query-cutout, .wb-query-mask").first).to_be_visible()
+
+            # #23 §7: with the file browser open, every result of both panels is in view: the grid
+            # wraps to the panel (no tile clipped, no sideways scroll), the panels stay in the notebook
+            if not page.locator(".jp-FileBrowser").first.is_visible():
+                page.keyboard.press("Control+b")
+            expect(page.locator(".jp-FileBrowser").first).to_be_visible()
+            page.wait_for_timeout(300)  # the notebook re-lays out beside the file browser
+            notebook = page.locator(".jp-NotebookPanel-notebook").first.bounding_box()
+            for mode in ("garment", "full"):
+                panel = app.locator(f".wb-results-{mode}")
+                box = panel.bounding_box()
+                assert box["x"] + box["width"] <= notebook["x"] + notebook["width"] + 1, mode
+                for i in range(k):
+                    card = panel.locator(".wb-result").nth(i).bounding_box()
+                    assert box["x"] - 1 <= card["x"] and card["x"] + card["width"] <= box["x"] + box["width"] + 1, \
+                        f"{mode} result #{i + 1} is clipped: {card} outside {box}"
+                assert panel.locator(".wb-grid").evaluate("g => g.scrollWidth <= g.clientWidth + 1"), mode
+
+            # the garment choice is offered; a filter with one value (category: dress) is not
+            expect(app.locator(".wb-prompt select option")).to_have_count(5)
+            expect(app.locator(".wb-filter-category")).to_be_hidden()
+            # upload a photo, then go back to a catalogue photo: the upload button forgets its file
+            upload = app.locator(".wb-upload")
+            with page.expect_file_chooser() as chooser:  # the widget's file input is not in the page
+                upload.click()
+            chooser.value.set_files(str(table["image_path"].iloc[0]))
+            expect(status).to_contain_text(Path(table["image_path"].iloc[0]).name)
+            expect(upload).to_contain_text("(1)")
+            select.select_option(index=position)
+            expect(status).to_contain_text(query)
+            expect(upload).to_contain_text("(0)")
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.keyboard.press("Control+b")  # hide the file browser for a wider screenshot
