@@ -4,6 +4,12 @@ from __future__ import annotations
 import importlib
 import sys
 
+from helpers.errors import CatalogError, DatasetError, IndexProblem, SearchError, SettingsError
+
+#: errors that mean "the input is wrong" (settings, paths, catalogue, dataset, index), whichever command meets them
+USER_ERRORS = (SettingsError, CatalogError, DatasetError, IndexProblem, SearchError, FileNotFoundError,
+               NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
+
 COMMANDS = {
     "sample": ("helpers.sample", "generate the photoshoot catalogue with ground truth"),
     "run": ("helpers.report", "run the whole pipeline and write metrics.json"),
@@ -32,7 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except USER_ERRORS as exc:  # bad input: one line that says what to fix, never a traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line; a missing or wrong path says so and what to check."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return (f"{exc.filename}: {exc.strerror or exc}. Check the path (it must exist and be readable, "
+                "and every folder above it must be a folder).")
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

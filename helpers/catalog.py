@@ -67,18 +67,35 @@ def detect_layout(root: Path) -> str:
     return "none"
 
 
+def _outside(root: Path, name: str) -> dict | None:
+    """A skipped row when a listed path (`../x.jpg`, `/etc/x.jpg`) leads outside the catalogue folder:
+    a manifest or CSV may only name files inside it, so a catalogue can never show or index other files.
+    Judged on the written path (links inside the folder are the folder owner's choice)."""
+    target = Path(os.path.normpath(root / name))
+    if Path(name).is_absolute() or not target.is_relative_to(root):
+        return {"path": str(target), "reason": "outside_catalog",
+                "message": f"{name}: lies outside the catalogue folder {root}; skipped. Copy the file into the "
+                           "folder and list it by its path inside."}
+    return None
+
+
 def _rows_generated(root: Path) -> tuple[list[dict], list[dict]]:
     manifest = pd.read_csv(root / "manifest.csv", dtype={"image_id": str, "item_id": str}, keep_default_na=False)
     missing = {"image_id", "item_id", "image_path"} - set(manifest.columns)
     if missing:
         raise CatalogError(f"{root / 'manifest.csv'} lacks column(s) {', '.join(sorted(missing))}")
-    rows = []
+    rows, skipped = [], []
     for rec in manifest.to_dict("records"):
+        outside = [_outside(root, rec[c]) for c in ("image_path", "garment_mask_path", "person_mask_path")
+                   if rec.get(c)]
+        if any(outside):
+            skipped.append({**next(o for o in outside if o), "path": str(root / rec["image_path"])})
+            continue
         for col in ("image_path", "garment_mask_path", "person_mask_path"):
             value = rec.get(col) or None
             rec[col] = str((root / value).resolve()) if value else None
         rows.append(rec)
-    return rows, []
+    return rows, skipped
 
 
 def _broken_link(f: Path) -> dict | None:
@@ -147,6 +164,10 @@ def _rows_csv(root: Path) -> tuple[list[dict], list[dict]]:
                             "message": f"{name}: the item_id cell is empty; fill it in {csvs[0].name}."})
             continue
         garment = rec.pop("garment_mask", "") or rec.pop("garment_mask_path", "")
+        outside = _outside(root, name) or (_outside(root, garment) if garment else None)
+        if outside:
+            skipped.append(outside)
+            continue
         rows.append({"image_id": Path(name).with_suffix("").as_posix(), "item_id": item,
                      "image_path": str(path.resolve()),
                      "garment_mask_path": str((root / garment).resolve()) if garment else None, **rec})
@@ -172,6 +193,9 @@ def _rows_deepfashion(root: Path) -> tuple[list[dict], list[dict]]:
         gender = parts[1] if len(parts) > 3 else ""
         category = parts[2] if len(parts) > 3 else ""
         path = root / name
+        if _outside(root, name):
+            skipped.append(_outside(root, name))
+            continue
         # the camera angle (front, side, back, full, additional; "flat" is the garment alone)
         angle = Path(name).stem.split("_", 2)[-1] if "_" in Path(name).stem else ""
         if not path.exists() and (root / "Img" / name).exists():  # the download's Img/img/... layout

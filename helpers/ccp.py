@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.errors import DatasetError
+
 # Garment groups by CCP label name (names as in label_list.mat).
 TOP = ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "jumper", "hoodie", "cardigan",
        "blazer", "jacket", "coat", "vest")
@@ -41,9 +43,7 @@ def split_of(number: int) -> str:
 @lru_cache(maxsize=8)
 def label_names(root: str) -> tuple[str, ...]:
     """Label names by id, from DIR/label_list.mat."""
-    from scipy.io import loadmat
-
-    raw = loadmat(str(Path(root) / "label_list.mat"))["label_list"]
+    raw = _read_mat(Path(root) / "label_list.mat", "label_list")
     names = [str(np.asarray(x).ravel()[0]) if np.asarray(x).size else "" for x in np.asarray(raw, dtype=object).ravel()]
     return tuple(n.strip().lower() for n in names)
 
@@ -57,8 +57,14 @@ def load_ccp(root: Path | str, split: str = "all", annotated_only: bool = True) 
     """Every photo (with a pixel-level annotation, by default) as a table sorted by number."""
     root = Path(root)
     photos = root / "photos"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist (or is not a folder); give the Clothing Co-Parsing "
+                                "folder, the one holding photos/, annotations/ and label_list.mat")
     if not photos.is_dir():
         raise FileNotFoundError(f"{root} has no photos/ folder: not a Clothing Co-Parsing tree")
+    if annotated_only and not (root / "annotations" / "pixel-level").is_dir():
+        raise DatasetError(f"{root} has no annotations/pixel-level/ folder, so no photo has ground truth; "
+                           "download the whole Clothing Co-Parsing tree (github.com/bearpaw/clothing-co-parsing)")
     rows = []
     for p in sorted(photos.glob("*.jpg")):
         ann = root / "annotations" / "pixel-level" / f"{p.stem}.mat"
@@ -88,10 +94,25 @@ def _annotation_path(root: Path, image: str | Path) -> Path:
 
 def label_map(root: Path | str, image: str | Path) -> np.ndarray:
     """The per-pixel label ids (uint8, H x W) of one photo (image_id 'ccp-0001', '0001' or a path)."""
+    path = _annotation_path(Path(root), image)
+    return np.asarray(_read_mat(path, "groundtruth")).astype(np.uint8)
+
+
+def _read_mat(path: Path, variable: str) -> np.ndarray:
+    """`variable` of a MATLAB file, or a DatasetError naming the file and what to do."""
     from scipy.io import loadmat
 
-    path = _annotation_path(Path(root), image)
-    return np.asarray(loadmat(str(path))["groundtruth"]).astype(np.uint8)
+    fix = "download the Clothing Co-Parsing tree again (github.com/bearpaw/clothing-co-parsing)"
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing; {fix}")
+    try:
+        data = loadmat(str(path), variable_names=[variable])
+    except Exception as exc:  # scipy raises ValueError, TypeError, OSError, ... for a damaged file
+        raise DatasetError(f"{path} is not a readable MATLAB file ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:120]}); {fix}") from None
+    if variable not in data:
+        raise DatasetError(f"{path} holds no variable {variable!r}; {fix}")
+    return data[variable]
 
 
 def truth_mask(root: Path | str, image: str | Path, prompt: str) -> np.ndarray:

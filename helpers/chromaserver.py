@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Iterator
+
+from helpers.resources import die_with_parent
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
@@ -39,6 +42,17 @@ def warn_if_exposed(host: str, port: int | None = None) -> str | None:
 
 
 
+def _dies_with(parent: int):
+    """For Popen's preexec_fn: the server gets SIGTERM when the process that started it ends, even by
+    SIGKILL (Linux PR_SET_PDEATHSIG, as the mask workers: helpers.resources.die_with_parent), so a
+    killed notebook kernel never leaves `chroma run` listening."""
+    def child() -> None:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent died before the request was made
+            os._exit(1)
+    return child
+
+
 @contextlib.contextmanager
 def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None = None,
                   timeout: float = 60.0, log: Path | str | None = None) -> Iterator[tuple[str, int]]:
@@ -62,7 +76,8 @@ def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None
     log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],
-                                stdout=log_file, stderr=subprocess.STDOUT)
+                                stdout=log_file, stderr=subprocess.STDOUT,
+                                preexec_fn=_dies_with(os.getpid()) if sys.platform.startswith("linux") else None)
         try:
             deadline = time.monotonic() + timeout
             while True:

@@ -81,6 +81,10 @@ class CatalogError(ValueError):
     """The folder cannot be read as a catalogue at all (missing, empty, unknown layout)."""
 
 
+class DatasetError(ValueError):
+    """A ground-truth dataset (Clothing Co-Parsing) is incomplete or damaged: which file, and what to do."""
+
+
 class BudgetExceeded(RuntimeError):
     """A batch would cost more than the configured maximum spend; nothing was called."""
 

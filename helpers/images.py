@@ -9,6 +9,7 @@ message for people.
 from __future__ import annotations
 
 import io
+import stat
 import warnings
 from pathlib import Path
 
@@ -29,7 +30,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_BYTES = 30_000_000
 
-REASONS = ("empty", "not_an_image", "truncated", "decompression_bomb", "too_many_pixels",
+REASONS = ("empty", "not_a_file", "not_an_image", "truncated", "decompression_bomb", "too_many_pixels",
            "too_many_bytes", "unreadable")
 
 
@@ -40,10 +41,14 @@ def _read(source: Path | str | bytes, max_bytes: int) -> tuple[bytes, str]:
         path = Path(source)
         name = path.name
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except OSError as exc:
             raise ImageError("unreadable", f"{name}: cannot be read ({exc.strerror or exc}). "
                              "Check that the file exists and is readable.") from None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO blocks for ever, /dev/zero never ends: never read them
+            raise ImageError("not_a_file", f"{name}: is not a regular file ({_kind(st.st_mode)}), so it is "
+                             "not read. Give the path of a photo file.")
+        size = st.st_size
         if size > max_bytes:
             raise ImageError("too_many_bytes", f"{name}: the file is {size / 1e6:.1f} MB, above the "
                              f"{max_bytes / 1e6:.1f} MB limit. Resize or re-save it smaller "
@@ -59,6 +64,15 @@ def _read(source: Path | str | bytes, max_bytes: int) -> tuple[bytes, str]:
                          f"{max_bytes / 1e6:.1f} MB limit. Resize or re-save it smaller "
                          "(or raise max_image_bytes in settings).")
     return data, name
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, word in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "not a file"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

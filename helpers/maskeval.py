@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
+    import sys
+
     argv = list(argv or [])
     if argv[:1] == ["train"]:
         from helpers.maskers import parser_train
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m helpers masks eval --dataset ccp DIR | --dataset catalog [DIR] [options]\n"
               "       python -m helpers masks train --dataset ccp DIR [--catalog DIR] [--out FILE]")
         return 0 if argv[:1] in ([], ["-h"], ["--help"]) else 2
+    from helpers.settings import positive_int
+
     ap = argparse.ArgumentParser(prog="python -m helpers masks eval")
     ap.add_argument("--dataset", choices=("ccp", "catalog"), required=True)
     ap.add_argument("dir", type=Path, nargs="?", help="the CCP tree, or a catalogue (default: the settings' catalogue)")
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                     "JSON; default: clothes on ccp, the settings' garment_prompt on a catalogue)")
     ap.add_argument("--split", choices=("heldout", "train", "all"), default="heldout",
                     help="CCP photos: heldout (number %% 5 == 0, default; never trained on), train or all")
-    ap.add_argument("--limit", type=int)
+    ap.add_argument("--limit", type=positive_int, help="only the first N photos (a count >= 1)")
     ap.add_argument("--masker", default="local", help="local (= parser), parser, pose, titan, ...")
     ap.add_argument("--out", type=Path, help="write the JSON here")
     args = ap.parse_args(argv[1:])
@@ -267,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(masker=args.masker)
     prompt = args.prompt or ("clothes" if args.dataset == "ccp" else settings.garment_prompt)
+    if args.dataset == "ccp":
+        from helpers.ccp import PROMPT_LABELS
+
+        if prompt.strip().lower() not in (*PROMPT_LABELS, "all"):  # "person" has truth, but no masker draws it
+            print(f"error: --prompt {prompt!r} cannot be judged on CCP: maskers cut out garments; choose one of "
+                  f"{', '.join(PROMPT_LABELS)} or all", file=sys.stderr)
+            return 2
     table = None
     if args.dataset == "catalog" and masker_name(settings) == "reference":
         from helpers.catalog import load_catalog
@@ -278,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
         ask = "dress" if one == "clothes" and masker_name(settings) == "pose" else one
         cases = eval_cases(args.dataset, args.dir, one, args.split, args.limit, settings)
+        if not cases:
+            print(f"error: no photo of {args.dir or settings.catalog} ({args.split if args.dataset == 'ccp' else 'catalogue'}) "
+                  f"has ground truth with at least {MIN_TRUTH_SHARE:.0%} {one}; choose another --prompt or --split",
+                  file=sys.stderr)
+            return 2
         docs[one] = eval_masker(masker, cases, one, dataset=args.dataset, ask=ask)
         if args.dataset == "ccp":
             docs[one]["split"] = args.split

@@ -12,6 +12,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import socket
+import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -36,17 +39,37 @@ def catalog_scope(catalog: Path | str, limit: int | None = None) -> str:
 
 
 def table_hash(table: pd.DataFrame) -> str:
-    """Content hash of a catalogue table: image ids, item ids, file names and sizes (a changed,
-    added or removed photo changes it; a copied folder with the same photos does not)."""
+    """Content hash of a catalogue table: image ids, item ids, file names and a digest of each
+    file's bytes (a photo replaced by another of the same size changes it, as does a changed, added or
+    removed photo; a copied folder with the same photos does not). Only regular files are read."""
     h = hashlib.sha256()
     for image_id, item_id, path in sorted(zip(table["image_id"].astype(str), table["item_id"].astype(str),
                                               table["image_path"].astype(str))):
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = -1
-        h.update(f"{image_id}\t{item_id}\t{Path(path).name}\t{size}\n".encode())
+        h.update(f"{image_id}\t{item_id}\t{Path(path).name}\t{file_digest(path)}\n".encode())
     return h.hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a regular file's bytes ("-" for anything else: missing, a FIFO, a device), remembered
+    for this process by (device, inode, size, mtime, ctime): the ctime changes whenever the file is
+    replaced or rewritten, even when its mtime is set back, so a remembered digest is never stale."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    if not stat.S_ISREG(st.st_mode):
+        return "-"
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        try:
+            with open(path, "rb") as fh:
+                _DIGESTS[key] = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError:
+            return "-"
+    return _DIGESTS[key]
 
 
 def recipe(settings: Any, table: pd.DataFrame, embedder_id: str, *, limit: int | None = None,
@@ -55,9 +78,18 @@ def recipe(settings: Any, table: pd.DataFrame, embedder_id: str, *, limit: int |
     before validation, so image size limits do not change it),
     limit, masker, prompt (default: the settings' garment prompt), embedder and the cut-out recipe."""
     return {"catalog": str(Path(settings.catalog).expanduser().resolve()), "catalog_hash": table_hash(table),
-            "limit": -1 if limit is None else int(limit), "masker": str(settings.effective_masker),
+            "limit": -1 if limit is None else int(limit), "masker": canonical_masker(settings.effective_masker),
             "prompt": str(settings.garment_prompt if prompt is None else prompt), "embedder": str(embedder_id),
             "cut": repr(GARMENT_VIEW)}
+
+
+#: masker names that mean one model ("local" is the garment parser: helpers.maskers.masker_name)
+SAME_MODEL = {"local": "parser", "bedrock": "titan"}
+
+
+def canonical_masker(name: str) -> str:
+    """One name per model, so an index built with masker "local" answers for "parser" and back."""
+    return SAME_MODEL.get(name, name)
 
 
 def record(collection: Any, facts: Mapping[str, Any]) -> None:
@@ -73,7 +105,9 @@ def check(collection: Any, want: Mapping[str, Any], *, view: str, fix: str) -> N
     have = dict(collection.metadata or {})
     keys = [k for k in RECIPE_KEYS if k in want and k in have and (view == "garment" or k not in
                                                                   ("masker", "prompt", "cut"))]
-    diff = [f"{k} {have[k]!r} (asked for {want[k]!r})" for k in keys if str(have[k]) != str(want[k])]
+    same = {"masker": canonical_masker}
+    diff = [f"{k} {have[k]!r} (asked for {want[k]!r})" for k in keys
+            if same.get(k, str)(str(have[k])) != same.get(k, str)(str(want[k]))]
     if diff:
         what = "the catalogue changed since" if keys and diff[0].startswith("catalog_hash") else "another recipe"
         raise IndexMismatch(f"the {view} index {collection.name!r} was built with {what}: " + "; ".join(diff)
@@ -98,9 +132,10 @@ def run_command(settings: Any, prompts: Any = None) -> str:
 def write_lock(settings: Any, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path | None]:
     """Hold the index's write lock (fcntl.flock on `chroma_path/.write.lock`); wait up to
     `timeout` seconds for another writer, then raise IndexBusy. A Chroma server (chroma_host)
-    has no shared folder to lock: yields None."""
+    has no shared folder to lock: there the lock is a collection on the server (`server_lock`)."""
     if getattr(settings, "chroma_host", None):
-        yield None
+        with server_lock(settings, timeout=timeout):
+            yield None
         return
     folder = Path(settings.chroma_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,3 +165,63 @@ def write_lock(settings: Any, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Pa
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SERVER_LOCK = "workbook-write-lock"
+BEAT_S = 5.0  # the holder refreshes its lock this often; a lock not refreshed for STALE_S was left by a dead writer
+STALE_S = 30.0
+
+
+@contextlib.contextmanager
+def server_lock(settings: Any, *, timeout: float = LOCK_TIMEOUT_S, beat_s: float = BEAT_S,
+                stale_s: float = STALE_S) -> Iterator[str]:
+    """One writer at a time on a Chroma server: the lock is the collection `workbook-write-lock`,
+    made with create_collection, which the server grants to exactly one caller (a second create of
+    the same name fails). The holder refreshes its `beat` while it writes; a lock whose beat is older
+    than `stale_s` (its writer was killed) is taken over. Yields the holder's name."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                 settings=ChromaSettings(anonymized_telemetry=False))
+    me = f"pid {os.getpid()} on {socket.gethostname()} ({threading.get_ident()})"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            col = client.create_collection(SERVER_LOCK, metadata={"holder": me, "beat": time.time()})
+            break
+        except Exception as exc:  # it exists: another writer holds it (or the server refused: judged below)
+            try:
+                held = dict(client.get_collection(SERVER_LOCK).metadata or {})
+            except Exception:  # released between our create and our look, or the server is failing
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(f"cannot take the write lock on the Chroma server {settings.chroma_host}:"
+                                    f"{settings.chroma_port} ({exc}); check that the server runs") from None
+                time.sleep(0.1)
+                continue
+            if time.time() - float(held.get("beat", 0)) > stale_s:
+                with contextlib.suppress(Exception):
+                    client.delete_collection(SERVER_LOCK)  # its writer died: free it
+                continue
+            if time.monotonic() >= deadline:
+                raise IndexBusy(f"the index on the Chroma server {settings.chroma_host}:{settings.chroma_port} is "
+                                f"being written by {held.get('holder', 'another process')}; waited {timeout:.0f} s. "
+                                "Wait for that run to finish and run again.") from None
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(beat_s):
+            with contextlib.suppress(Exception):
+                col.modify(metadata={"holder": me, "beat": time.time()})
+
+    beater = threading.Thread(target=beat, name="server-lock-beat", daemon=True)
+    beater.start()
+    try:
+        yield me
+    finally:
+        stop.set()
+        beater.join()
+        with contextlib.suppress(Exception):
+            if dict(client.get_collection(SERVER_LOCK).metadata or {}).get("holder") == me:
+                client.delete_collection(SERVER_LOCK)

@@ -270,22 +270,31 @@ def write_metrics(doc: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def default_run_dir(run_dir: Path) -> Path:
-    """The folder for metrics.json: `run_dir` (settings.run_dir, default runs/latest) when it
-    exists; a missing `runs/latest` becomes a new `runs/<UTC timestamp>/` with `latest` -> it
-    (what the notebook runner does too); any other missing folder is created."""
-    run_dir = Path(run_dir)
-    if run_dir.is_dir():
-        return run_dir
-    if run_dir.name != "latest":
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir
+def new_run_folder(root: Path) -> Path:
+    """A new, empty `root/<UTC timestamp>/` of this run's own (`-1`, `-2`, ... when another run
+    took that second): created with an exclusive mkdir, so two concurrent runs never share one."""
+    root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = run_dir.parent / stamp
-    target.mkdir(parents=True, exist_ok=True)
-    if run_dir.is_symlink():
-        run_dir.unlink()  # a dangling link
-    run_dir.symlink_to(target.name)
+    for suffix in range(10_000):
+        folder = root / (stamp if suffix == 0 else f"{stamp}-{suffix}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root} already holds 10000 runs named {stamp}*; remove old runs")
+
+
+def default_run_dir(run_dir: Path) -> Path:
+    """The folder for metrics.json. `runs/latest` (the default) is never written into: it names the
+    newest notebook run in which every notebook succeeded, and only the notebook runner moves it
+    (`helpers.workbook.notebooks.point_latest`). So the default gives this run a new folder of its own
+    beside it, `runs/<UTC timestamp>/`; any other folder (`--out`, a notebook run's own folder) is used,
+    created when missing."""
+    run_dir = Path(run_dir)
+    if run_dir.name == "latest":
+        return new_run_folder(run_dir.parent)
+    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
@@ -394,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("local", "bedrock"), default=None)
     parser.add_argument("--masker", choices=MASKERS, default=None)
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for metrics.json (default: settings.run_dir, i.e. runs/latest)")
+                        help="folder for metrics.json (default: a new runs/<UTC timestamp>/; runs/latest is left alone)")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N catalogue images")
     parser.add_argument("--no-index", action="store_true", help="skip ChromaDB (numpy metrics only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -71,6 +71,9 @@ def search(query: QueryT, mode: str = "garment", k: int = 5, where: Mapping[str,
     if isinstance(query, (str, Path)) and Path(query).is_dir():
         raise SearchError("is_a_directory", f"{query} is a folder, not a photo: pass one image file, e.g. "
                           f"python -m helpers search {_example_photo(Path(query))}")
+    if isinstance(query, (str, Path)) and Path(query).exists() and not Path(query).is_file():
+        raise SearchError("not_a_file", f"{query} is not a regular file (a pipe or a device is never read, it "
+                          "could block or never end); give the path of a photo file")
     prompt = (prompt or settings.garment_prompt).strip()
     cache = cache or Cache(settings.cache_dir)
     embedder = embedder or _embedder(settings)

@@ -9,6 +9,7 @@ usual chain (profile, environment, instance role) only.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -116,6 +117,10 @@ class Settings:
                 if value.exists() and not value.is_dir():
                     raise SettingsError(f"{f.name}={value} is a file, but a folder is expected there; "
                                         "point the setting at a folder, or move the file away")
+                blocker = next((p for p in value.parents if p.exists() and not p.is_dir()), None)
+                if blocker is not None:  # a folder can never be made below a file
+                    raise SettingsError(f"{f.name}={value} lies below {blocker}, which is a file; point the "
+                                        "setting at a folder elsewhere, or move the file away")
                 object.__setattr__(self, f.name, value)
 
     @property
@@ -170,6 +175,10 @@ def _field_types() -> dict[str, str]:
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a raw value (often a string from the environment or a CLI) into the field's type."""
     kind = _field_types()[name]
+    if isinstance(raw, (list, tuple, dict)):  # e.g. garment_prompt = ["dress"]: str() would make "['dress']"
+        hint = f"; write e.g. {name} = {json.dumps(raw[0])}" if isinstance(raw, (list, tuple)) and raw else ""
+        raise SettingsError(f"{name}={raw!r} must be one value, not a "
+                            f"{'table' if isinstance(raw, dict) else 'list'}{hint}")
     if raw is None:
         if "None" in kind:
             return None
@@ -222,6 +231,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8, "
+                            "or delete the file to use the defaults") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}; fix that line (strings need quotes, "
                             'e.g. backend = "local"), or delete the file to use the defaults') from None

@@ -135,17 +135,36 @@ def test_rerun_is_served_from_the_cache(first_run, module_env):
     assert doc2["delta_recall@1"] == doc["delta_recall@1"]  # fixed bootstrap seed
 
 
-def test_cli_writes_metrics_json_into_runs_latest(module_env, monkeypatch, capsys):
+def test_cli_writes_its_own_run_folder_and_leaves_runs_latest_alone(module_env, monkeypatch, capsys):
+    """`python -m helpers run` without --out used to overwrite runs/latest/metrics.json (the notebook
+    run's numbers) with a `--limit 10` run of another catalogue; now every run gets its own folder."""
     for key, value in module_env.items():
         monkeypatch.setenv(f"WORKBOOK_{key.upper()}", str(value))
     latest = module_env["run_dir"]
-    assert not latest.exists()
-    assert report.main(["--backend", "local", "--quiet"]) == 0
-    assert latest.is_symlink() and latest.resolve().parent == latest.parent.resolve()
-    doc = json.loads((latest / "metrics.json").read_text())
-    assert doc["catalog"]["images"] == 48
+    notebook_run = latest.parent / "20260101T000000Z"  # a notebook run that succeeded
+    notebook_run.mkdir(parents=True)
+    (notebook_run / "metrics.json").write_text('{"catalog": {"images": 240}}')
+    latest.symlink_to(notebook_run.name)
+    assert report.main(["--backend", "local", "--quiet", "--limit", "10"]) == 0
+    assert latest.resolve() == notebook_run.resolve(), "a CLI run moved runs/latest"
+    assert json.loads((latest / "metrics.json").read_text()) == {"catalog": {"images": 240}}
+    (own,) = [p for p in latest.parent.iterdir() if p.name not in ("latest", notebook_run.name)]
+    doc = json.loads((own / "metrics.json").read_text())
+    assert doc["catalog"]["images"] == 10 and (own / "left_out.csv").is_file()
     out = capsys.readouterr().out
-    assert "garment - full Recall@1" in out and str(latest / "metrics.json") in out
+    assert "garment - full Recall@1" in out and f"wrote {own / 'metrics.json'}" in out
+
+
+def test_concurrent_runs_never_share_a_folder(tmp_path):
+    """Two runs in the same second used to write the same runs/latest/metrics.json: one was lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    latest = tmp_path / "runs" / "latest"
+    with ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(lambda _: report.default_run_dir(latest), range(16)))
+    assert len(set(folders)) == 16 and all(f.is_dir() and not any(f.iterdir()) for f in folders)
+    assert not latest.exists() and not latest.is_symlink()
+    assert report.default_run_dir(tmp_path / "mine") == tmp_path / "mine"  # --out is used as given
 
 
 def test_catalogue_without_ground_truth(tmp_path, small_catalog, workbook_env, module_env, monkeypatch):
