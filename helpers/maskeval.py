@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         # the pose masker knows no "clothes": its "dress" (neckline to hem) is its whole outfit
         ask = "dress" if one == "clothes" and masker_name(settings) == "pose" else one
         cases = eval_cases(args.dataset, args.dir, one, args.split, args.limit, settings)
-        if not cases:
+        if not cases and prompt != "all":   # `all` keeps a prompt no photo shows, with 0 images
             print(f"error: no photo of {args.dir or settings.catalog} ({args.split if args.dataset == 'ccp' else 'catalogue'}) "
                   f"has ground truth with at least {MIN_TRUTH_SHARE:.0%} {one}; choose another --prompt or --split",
                   file=sys.stderr)
@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset == "ccp":
             docs[one]["split"] = args.split
         print(format_eval(docs[one]))
+    if not any(d["images"] for d in docs.values()):
+        print(f"error: no photo of {args.dir or settings.catalog} has ground truth for any garment; "
+              "choose another --split", file=sys.stderr)
+        return 2
     doc = docs[prompt] if prompt != "all" else all_prompts_doc(docs)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
