@@ -87,7 +87,7 @@ run: $(EDITABLE) $(CATALOG)
 	$(BIN)/python -m helpers notebooks run
 
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2   # both cores (pytest-xdist); each worker builds its own session fixtures
 
 # Export both networks to the committed ONNX files + manifest (helpers.modelbuild; needs torch).
 models: install-train $(CATALOG)

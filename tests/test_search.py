@@ -136,7 +136,7 @@ def test_cli_prints_a_ranked_table(built, capsys, monkeypatch):
     code = srch.main([row["image_path"], "--mode", "both", "--k", "3", "--where", f"item_id={row['item_id']}"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "== garment ==" in out and "== full ==" in out
+    assert "== garment (dress) ==" in out and "== full ==" in out
     lines = [line.split() for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]
     assert len(lines) == 6 and all(parts[2] == row["item_id"] for parts in lines)
     assert lines[0][1] == row["image_id"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.sample.folder import GENERATED_FILES, _parse_size, _remove_generated  # noqa: F401 (outfits, tests)
 from helpers.sample.plan import GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META, make_plan
 from helpers.sample.product import product_id, product_seed, render_product
 from helpers.sample.render import render_image
@@ -148,47 +149,6 @@ def generate_catalog(out: Path, items: int = 48, views: int = 5, seed: int = 0,
     return out
 
 
-GENERATED_FILES = (MANIFEST, META, "items.csv", "shoots.csv")
-
-
-def _written_by_generator(out: Path) -> set[Path]:
-    """The files a previous run of this generator wrote in `out`: its manifest's photos and masks
-    (only those inside `out`) and its four tables. Empty when `out` holds no readable sample.json and manifest."""
-    import pandas as pd
-
-    try:
-        json.loads((out / META).read_text())
-        table = pd.read_csv(out / MANIFEST, dtype=str, keep_default_na=False)
-    except (OSError, ValueError):
-        return set()
-    root = out.resolve()
-    files = {root / name for name in GENERATED_FILES}
-    for col in ("image_path", "garment_mask_path", "person_mask_path"):
-        for value in table.get(col, []):
-            path = Path(os.path.normpath(root / value)) if value else None
-            if path is not None and path.is_relative_to(root):
-                files.add(path)
-    return files
-
-
-def _remove_generated(out: Path, *, dry_run: bool = False) -> None:
-    """Delete a previous catalogue, but only what this generator wrote: a folder holding anything else
-    (own photos beside a stray sample.json, files added to a generated catalogue) is left untouched."""
-    if not any(out.iterdir()):
-        if not dry_run:
-            out.rmdir()
-        return
-    ours = _written_by_generator(out)
-    if not ours:
-        raise FileExistsError(f"{out} exists and is not a generated catalogue (no readable {META} and {MANIFEST}); "
-                              "choose another --out or remove it yourself.")
-    others = sorted(p for p in out.resolve().rglob("*") if (p.is_file() or p.is_symlink()) and p not in ours)
-    if others:
-        names = ", ".join(str(p.relative_to(out.resolve())) for p in others[:3]) + (" ..." if len(others) > 3 else "")
-        raise FileExistsError(f"{out} holds {len(others)} file(s) the generator did not write ({names}); nothing "
-                              "was deleted. Move them out of the folder, or choose another --out.")
-    if not dry_run:
-        shutil.rmtree(out)
 
 
 def ensure_sample(path: Path | str, items: int = 48, views: int = 5, seed: int = 0,
@@ -236,14 +196,6 @@ def photo_distances(table, size: tuple[int, int] = (32, 48)) -> "pd.DataFrame":
     out = pairs.groupby("pair")["distance"].agg(["count", "median", "mean"])
     out[["median", "mean"]] = out[["median", "mean"]].astype(float).round(3)
     return out
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 512x768, got {text!r}") from None
-    return w, h
 
 
 def _kind_parser() -> argparse.ArgumentParser:

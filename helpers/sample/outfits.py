@@ -96,7 +96,7 @@ def generate_outfits(out: Path | str = OUTFITS_DIR, items: int = 16, views: int 
     import pandas as pd
 
     from helpers.progress import tqdm
-    from helpers.sample.generate import _remove_generated
+    from helpers.sample.folder import _remove_generated
 
     out = Path(out)
     w, h = int(size[0]), int(size[1])
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import time
 
-    from helpers.sample.generate import _parse_size
+    from helpers.sample.folder import _parse_size
 
     ap = argparse.ArgumentParser(prog="python -m helpers sample --kind outfits", description=main.__doc__)
     ap.add_argument("--kind", choices=("outfits",), default="outfits")
