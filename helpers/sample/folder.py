@@ -63,3 +63,11 @@ def _parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 512x768, got {text!r}") from None
     return w, h
+
+
+def not_a_catalogue(out: Path) -> str | None:
+    """Why `out` must not be drawn into (a file, or a folder of other things without sample.json), or
+    None: both generators refuse such an --out before drawing anything."""
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / META).is_file()):
+        return f"{out} exists and is not a generated catalogue (no {META}); choose another --out."
+    return None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.sample.folder import GENERATED_FILES, _parse_size, _remove_generated  # noqa: F401 (outfits, tests)
+from helpers.sample.folder import GENERATED_FILES, _parse_size, _remove_generated, not_a_catalogue  # noqa: F401 (outfits, tests)
 from helpers.sample.plan import GENERATOR_VERSION, MANIFEST, MANIFEST_COLUMNS, META, make_plan
 from helpers.sample.product import product_id, product_seed, render_product
 from helpers.sample.render import render_image
@@ -225,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-product-shots", dest="product_shots", action="store_false",
                     help="worn photos only (no product shot per item)")
     args = ap.parse_args(argv)
-    if args.out.is_file() or (args.out.is_dir() and any(args.out.iterdir()) and not (args.out / META).is_file()):
-        print(f"{args.out} exists and is not a generated catalogue (no {META}); choose another --out.",
-              file=sys.stderr)
+    refusal = not_a_catalogue(args.out)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
     if not args.force and is_complete(args.out, args.items, args.views, args.seed, args.size):
         print(f"{args.out} is already a complete catalogue ({args.items} items x {args.views} views, "

@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import time
 
-    from helpers.sample.folder import _parse_size
+    from helpers.sample.folder import _parse_size, not_a_catalogue
 
     ap = argparse.ArgumentParser(prog="python -m helpers sample --kind outfits", description=main.__doc__)
     ap.add_argument("--kind", choices=("outfits",), default="outfits")
@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-product-shots", dest="product_shots", action="store_false",
                     help="worn photos only (no product shot per garment)")
     args = ap.parse_args(argv)
-    if args.out.is_file() or (args.out.is_dir() and any(args.out.iterdir()) and not (args.out / META).is_file()):
-        print(f"{args.out} exists and is not a generated catalogue (no {META}); choose another --out.",
-              file=sys.stderr)
+    refusal = not_a_catalogue(args.out)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
     if not args.force and outfits_complete(args.out, args.items, args.views, args.seed, args.size,
                                            args.product_shots):
