@@ -208,6 +208,11 @@ def test_search_app_in_jupyterlab(jupyterlab, small_catalog):
             chooser.value.set_files(str(table["image_path"].iloc[0]))
             expect(status).to_contain_text(Path(table["image_path"].iloc[0]).name)
             expect(upload).to_contain_text("(1)")
+            # wait until the upload's search is done and the picker shows no catalogue photo: picking
+            # the option the picker still shows would change nothing
+            expect(app).not_to_have_class(re.compile(r"\bwb-busy\b"))
+            expect(status).to_contain_text("full:")
+            expect(select).to_have_js_property("selectedIndex", -1)
             select.select_option(index=position)
             expect(status).to_contain_text(query)
             expect(upload).to_contain_text("(0)")
