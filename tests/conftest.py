@@ -5,7 +5,10 @@ nothing is mocked except Bedrock, which tests drive through botocore's Stubber.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,14 +17,64 @@ SMALL_ITEMS = 12
 SMALL_VIEWS = 4
 
 
+def _shared_root(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this session sees (the workers' base folders share a
+    parent); without xdist, this session's own base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _exclusive(lock: Path):
+    """Hold an exclusive lock on `lock`: one worker builds a shared fixture, the others wait."""
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def small_catalog(tmp_path_factory) -> Path:
-    """A 12-item x 4-view generated catalogue (48 images), made once per test session."""
+    """A 12-item x 4-view generated catalogue (48 images), made once per test session and shared
+    by the workers (read only: a test that changes a catalogue copies it first)."""
     from helpers import sample
 
-    out = tmp_path_factory.mktemp("catalog") / "sample"
-    sample.generate_catalog(out, items=SMALL_ITEMS, views=SMALL_VIEWS, seed=1)
-    return out
+    root = _shared_root(tmp_path_factory) / "small-catalog"
+    root.mkdir(exist_ok=True)
+    with _exclusive(root / ".lock"):
+        if not (root / ".done").exists():
+            sample.generate_catalog(root / "sample", items=SMALL_ITEMS, views=SMALL_VIEWS, seed=1)
+            (root / ".done").touch()
+    return root / "sample"
+
+
+@pytest.fixture(scope="session")
+def seed_cache(tmp_path_factory, small_catalog) -> Path:
+    """The cache a first `make run` leaves for the small catalogue (parser masks, cut-outs and
+    vectors of every photo and product shot, and the reference cut-outs), made once per session.
+    Why: masking and embedding cost about 18 s of every fixture and notebook that needs an index;
+    the cache is content-addressed, so a copy of it is what a later notebook of `make run` reads.
+    Tests of masking and caching themselves start cold."""
+    from helpers.pipeline import run_pipeline
+    from helpers.settings import load_settings
+
+    root = _shared_root(tmp_path_factory) / "seed-cache"
+    root.mkdir(exist_ok=True)
+    with _exclusive(root / ".lock"):
+        if not (root / ".done").exists():
+            settings = load_settings(toml_path=None, env={}, catalog=small_catalog,
+                                     cache_dir=root / "cache", chroma_path=root / "chroma")
+            run_pipeline(settings, reference=True, progress=False)
+            (root / ".done").touch()
+    return root / "cache"
+
+
+def warm_cache(seed: Path, cache_dir: Path) -> Path:
+    """Copy the seed cache into `cache_dir` (a private copy: the test may add to it)."""
+    shutil.copytree(seed, cache_dir, dirs_exist_ok=True)
+    return cache_dir
 
 
 @pytest.fixture()
@@ -36,6 +89,14 @@ def workbook_env(tmp_path, small_catalog, monkeypatch) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture()
+def warm_env(workbook_env, seed_cache) -> dict[str, str]:
+    """workbook_env whose private cache starts as a copy of the seed cache: what a notebook after
+    02_masking finds in `make run`."""
+    warm_cache(seed_cache, Path(workbook_env["WORKBOOK_CACHE_DIR"]))
+    return workbook_env
 
 
 def build_reference_index(settings) -> dict:

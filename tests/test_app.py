@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import warm_cache
 from helpers.app import K_MAX, SearchApp
 from helpers.catalog import load_catalog
 from helpers.settings import PROJECT_ROOT, load_settings
@@ -25,11 +26,12 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "07_search.ipynb"
 
 
 @pytest.fixture(scope="module")
-def built(small_catalog, tmp_path_factory):
+def built(small_catalog, seed_cache, tmp_path_factory):
     """Settings for the small catalogue with its index built (cache and Chroma private to this module)."""
     from helpers.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("app")
+    warm_cache(seed_cache, root / "cache")  # what `make run` left: the build is all cache hits
     settings = load_settings(catalog=small_catalog, cache_dir=root / "cache", chroma_path=root / "chroma")
     run_pipeline(settings, reference=False, progress=False)
     return settings

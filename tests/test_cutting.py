@@ -134,7 +134,7 @@ def test_cut_catalog_records_failures_and_reuses_the_cache(table, tmp_path):
     assert other.cached == 0  # a changed parameter never reuses a stale cut-out
 
 
-def test_notebook_03_runs_offline(workbook_env, tmp_path):
+def test_notebook_03_runs_offline(warm_env, tmp_path):
     """03_cutting executes headless on the small catalogue and cuts every masked image."""
     from pathlib import Path
 

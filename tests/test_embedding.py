@@ -266,7 +266,7 @@ def test_get_embedder_follows_the_backend(tmp_path, small_catalog, monkeypatch):
     assert (remote.model_id, remote.dim) == ("amazon.titan-embed-image-v1", 384) and remote.price_per_call > 0
 
 
-def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(workbook_env, tmp_path):
+def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(warm_env, tmp_path):
     """04_embedding executes end to end on the small catalogue (ground-truth masks, so it does
     not depend on the masker) and its recorded numbers show the point of the notebook."""
     from helpers.workbook.notebooks import read_records, run_notebook

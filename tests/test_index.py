@@ -180,7 +180,7 @@ def test_the_same_code_runs_against_a_real_chroma_server(built, tmp_path):
         chromadb.HttpClient(host=host, port=port).heartbeat()
 
 
-def test_notebook_05_runs_builds_searches_and_serves(workbook_env, tmp_path):
+def test_notebook_05_runs_builds_searches_and_serves(warm_env, tmp_path):
     """05_indexing executes end to end on the small catalogue, including the HNSW trade-off
     (2,000 random vectors here) and a real ChromaDB server it starts and stops."""
     from helpers.workbook.notebooks import read_records, run_notebook

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import warm_cache
 from helpers import index as idx
 from helpers import provenance, report
 from helpers import search as search_mod
@@ -26,9 +27,10 @@ PROMPTS = ("dress", "clothes")
 
 
 @pytest.fixture(scope="module")
-def built(small_catalog, tmp_path_factory):
+def built(small_catalog, seed_cache, tmp_path_factory):
     """Settings of the small catalogue, indexed for dress and clothes by `run --prompts`."""
     root = tmp_path_factory.mktemp("prompts")
+    warm_cache(seed_cache, root / "cache")  # the dress masks are cached; clothes are masked here
     mp = pytest.MonkeyPatch()
     env = {"WORKBOOK_CATALOG": str(small_catalog), "WORKBOOK_CACHE_DIR": str(root / "cache"),
            "WORKBOOK_CHROMA_PATH": str(root / "chroma")}

@@ -34,7 +34,7 @@ def other_catalog(tmp_path_factory) -> Path:
     return out
 
 
-def test_limit_run_and_another_catalogue_never_prune_the_workbook_index(workbook_env, small_catalog,
+def test_limit_run_and_another_catalogue_never_prune_the_workbook_index(warm_env, small_catalog,
                                                                         other_catalog, tmp_path):
     from helpers.search import search
 
@@ -53,7 +53,7 @@ def test_limit_run_and_another_catalogue_never_prune_the_workbook_index(workbook
         "search answered from another catalogue's records"
 
 
-def test_search_and_app_refuse_an_index_of_a_changed_catalogue(workbook_env, small_catalog, tmp_path):
+def test_search_and_app_refuse_an_index_of_a_changed_catalogue(warm_env, small_catalog, tmp_path):
     from helpers.app import SearchApp
     from helpers.search import search
 
@@ -72,7 +72,7 @@ def test_search_and_app_refuse_an_index_of_a_changed_catalogue(workbook_env, sma
     assert view.error == "index_mismatch" and "python -m helpers run" in view.message
 
 
-def test_search_refuses_an_index_built_with_another_masker(workbook_env, small_catalog, tmp_path):
+def test_search_refuses_an_index_built_with_another_masker(warm_env, small_catalog, tmp_path):
     from helpers.search import search
 
     assert _run(small_catalog, tmp_path / "r") == 0

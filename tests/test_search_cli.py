@@ -8,16 +8,18 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from conftest import warm_cache
 from helpers import search as search_mod
 from helpers.errors import SearchError
 from helpers.settings import load_settings
 
 
 @pytest.fixture(scope="module")
-def built(small_catalog, tmp_path_factory):
+def built(small_catalog, seed_cache, tmp_path_factory):
     from helpers.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("cli")
+    warm_cache(seed_cache, root / "cache")  # what `make run` left: the build is all cache hits
     settings = load_settings(catalog=small_catalog, cache_dir=root / "cache", chroma_path=root / "chroma")
     run_pipeline(settings, reference=False, progress=False)
     return settings
