@@ -53,6 +53,12 @@ def _dies_with(parent: int):
     return child
 
 
+# `chroma run`, as the `chroma` command runs it, without the 2 s import of rfc3987_syntax (see
+# helpers/__init__.py): the server starts 20 % sooner.
+_SERVE = ("import sys; sys.modules['rfc3987_syntax'] = None; sys.argv[0] = 'chroma'; "
+          "from chromadb.cli.cli import app; sys.exit(app())")
+
+
 @contextlib.contextmanager
 def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None = None,
                   timeout: float = 60.0, log: Path | str | None = None) -> Iterator[tuple[str, int]]:
@@ -75,7 +81,8 @@ def chroma_server(path: Path | str, *, host: str = "127.0.0.1", port: int | None
     warn_if_exposed(host, port)
     log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="chroma-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-c", _SERVE, "run", "--path", str(path), "--host", host,
+                                 "--port", str(port)],
                                 stdout=log_file, stderr=subprocess.STDOUT,
                                 preexec_fn=_dies_with(os.getpid()) if sys.platform.startswith("linux") else None)
         try:

@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 from helpers import secrets
 from helpers.errors import NotebookError, NotebookFailed, SecretLeak
@@ -50,7 +51,15 @@ def list_appendices(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("A[0-9]_*.ipynb"))
 
 
-def parameters_cell(nb: nbformat.NotebookNode) -> tuple[int, nbformat.NotebookNode]:
+def _nbformat():
+    """nbformat, imported when a notebook file is read. Why not at the top: every notebook kernel
+    imports `record` from here, and nbformat's schema validator costs about 2 s to import."""
+    import nbformat
+
+    return nbformat
+
+
+def parameters_cell(nb: "nbformat.NotebookNode") -> tuple[int, "nbformat.NotebookNode"]:
     """The one code cell tagged `parameters`; anything else is an error that says what to fix."""
     tagged = [(i, c) for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(tagged) != 1:
@@ -62,7 +71,7 @@ def parameters_cell(nb: nbformat.NotebookNode) -> tuple[int, nbformat.NotebookNo
     return index, cell
 
 
-def parameter_names(nb: nbformat.NotebookNode) -> set[str]:
+def parameter_names(nb: "nbformat.NotebookNode") -> set[str]:
     """Names assigned in the parameters cell: the only keys `-p` may set."""
     _, cell = parameters_cell(nb)
     names: set[str] = set()
@@ -73,7 +82,7 @@ def parameter_names(nb: nbformat.NotebookNode) -> set[str]:
 
 
 def check_parameters(path: Path, parameters: dict[str, Any]) -> None:
-    nb = nbformat.read(path, as_version=4)
+    nb = _nbformat().read(path, as_version=4)
     try:
         known = parameter_names(nb)
     except NotebookError as exc:
@@ -95,7 +104,7 @@ def split_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> l
     names = []
     for nb in notebooks:
         try:
-            names.append(parameter_names(nbformat.read(nb, as_version=4)))
+            names.append(parameter_names(_nbformat().read(nb, as_version=4)))
         except NotebookError as exc:
             raise NotebookError(f"{nb.name}: {exc}") from None
     unknown = sorted(set(parameters) - set().union(*names))
@@ -119,7 +128,7 @@ def refuse_credentials(notebooks: Sequence[Path], parameters: dict[str, Any]) ->
         raise NotebookError(f"{found[0].where} looks like an AWS credential ({found[0].what}); never pass "
                             "credentials as parameters: keep them in an AWS profile (aws_profile setting)")
     for path in notebooks:
-        found = secrets.scan_notebook(nbformat.read(path, as_version=4), known)
+        found = secrets.scan_notebook(_nbformat().read(path, as_version=4), known)
         if found:
             raise NotebookError(f"{path.name} holds credential-like text ({found[0]}); remove it from the "
                                 "notebook and keep credentials in an AWS profile (aws_profile setting)")
@@ -284,7 +293,7 @@ def record(key: str, value: Any) -> None:
 
 def read_records(executed: Path) -> dict[str, Any]:
     """Every value a notebook recorded with `record`, from its executed copy."""
-    nb = nbformat.read(executed, as_version=4)
+    nb = _nbformat().read(executed, as_version=4)
     out: dict[str, Any] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
