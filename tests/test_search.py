@@ -11,7 +11,7 @@ from PIL import Image
 from helpers import index as idx
 from helpers import search as srch
 from helpers.catalog import load_catalog
-from conftest import build_reference_index
+from conftest import build_reference_index, warm_cache
 from helpers.settings import load_settings
 
 
@@ -189,12 +189,13 @@ def test_text_search_on_bedrock_sends_titans_exact_request(tmp_path, small_catal
     assert "query_cutout" not in frame.attrs  # nothing to cut out of a text query
 
 
-def test_an_upload_is_masked_by_the_local_masker_like_the_catalogue(small_catalog, tmp_path):
+def test_an_upload_is_masked_by_the_local_masker_like_the_catalogue(small_catalog, seed_cache, tmp_path):
     """The offline default: the pipeline masks the catalogue with the local masker, and an
     uploaded photo (a PIL image, not a catalogue file) goes through the same masker and cut."""
     from helpers import pipeline
 
-    settings = load_settings(toml_path=None, env={}, catalog=small_catalog, cache_dir=tmp_path / "cache",
+    settings = load_settings(toml_path=None, env={}, catalog=small_catalog,
+                             cache_dir=warm_cache(seed_cache, tmp_path / "cache"),
                              chroma_path=tmp_path / "chroma", masker="local")
     result = pipeline.run_pipeline(settings, progress=False, reference=False)
     row = result.table.iloc[9]
