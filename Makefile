@@ -11,6 +11,19 @@ EDITABLE := $(VENV)/.editable-$(PYPROJECT_HASH)
 # `masks train` and `make models`), pose (mediapipe), test (pytest, moto, playwright; needs both).
 EXTRA_STAMP = $(VENV)/.extra-$(1)-$(shell sha256sum requirements-$(1).lock | cut -c1-16)
 CATALOG := data/sample/manifest.csv
+# The installer: uv (pinned, put into .venv by pip first) installs the locked wheels about ten times
+# faster than pip (the run time: 7 s with nothing in uv's cache, 83 s for pip with a warm cache). Same
+# locks, same packages; `make INSTALLER=pip run` uses pip alone. Local wheel folders named in PIP_FIND_LINKS (a CPU
+# build of torch, say) are passed on to uv, which does not read pip's configuration.
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
+ifeq ($(INSTALLER),uv)
+INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(foreach d,$(PIP_FIND_LINKS),--find-links $(d))
+BOOTSTRAP = test -x $(BIN)/uv || $(BIN)/pip install --quiet uv==$(UV_VERSION)
+else
+INSTALL = $(BIN)/pip install --quiet --no-compile
+BOOTSTRAP = @true
+endif
 # `make lab PORT=8890` picks the port; as root (the usual case in containers) lab gets --allow-root.
 PORT ?= 8888
 
@@ -27,33 +40,37 @@ unexport MPLBACKEND
 
 install: $(EDITABLE)
 
-# The run time: exactly what `make run` executes (no torch, mediapipe or test tools). --no-compile:
-# Python writes .pyc files for the modules it imports, instead of pip compiling every module of
-# every package (264 MB of .pyc, kubernetes' client alone 70 MB, most never imported).
+# The run time: exactly what `make run` executes (no torch, mediapipe or test tools). No compiling at
+# install (uv never does; pip gets --no-compile): Python writes .pyc files for the modules it imports,
+# instead of every module of every package (264 MB of .pyc, kubernetes' client alone 70 MB).
 # The stamp is keyed on the lock file's hash: a changed lock rebuilds .venv, an unchanged one is a no-op.
 $(STAMP): requirements.lock
 	@echo "== creating $(VENV) from requirements.lock (lock $(LOCK_HASH)) =="
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile -r requirements.lock
+	$(BOOTSTRAP)
+	$(INSTALL) -r requirements.lock
 	touch $(STAMP)
 
 # An extra on top of the run time, keyed on its lock's hash (a rebuilt .venv loses every extra stamp).
-# torch goes first, on its own, so pip takes the local CPU build.
+# torch goes first, on its own, so a local CPU build (PIP_FIND_LINKS) is taken when there is one.
 $(VENV)/.extra-train-%: requirements-train.lock | $(EDITABLE)
 	rm -f $(VENV)/.extra-train-*
-	$(BIN)/pip install --quiet --no-compile torch==2.13.0
-	$(BIN)/pip install --quiet --no-compile -r requirements-train.lock
+	$(BOOTSTRAP)
+	$(INSTALL) torch==2.13.0
+	$(INSTALL) -r requirements-train.lock
 	touch $@
 $(VENV)/.extra-pose-%: requirements-pose.lock | $(EDITABLE)
 	rm -f $(VENV)/.extra-pose-*
-	$(BIN)/pip install --quiet --no-compile -r requirements-pose.lock
+	$(BOOTSTRAP)
+	$(INSTALL) -r requirements-pose.lock
 	@# mediapipe's opencv-contrib-python and the run time's headless build share site-packages/cv2
 	$(BIN)/python -c "import cv2, numpy; cv2.GaussianBlur(numpy.eye(8, dtype='float32'), (3, 3), 0); print('cv2', cv2.__version__, 'works')"
 	touch $@
 $(VENV)/.extra-test-%: requirements-test.lock | $(EDITABLE) $(call EXTRA_STAMP,train) $(call EXTRA_STAMP,pose)
 	rm -f $(VENV)/.extra-test-*
-	$(BIN)/pip install --quiet --no-compile -r requirements-test.lock
+	$(BOOTSTRAP)
+	$(INSTALL) -r requirements-test.lock
 	touch $@
 
 install-train: $(EDITABLE) $(call EXTRA_STAMP,train)
@@ -65,7 +82,8 @@ install-test: install-train install-pose $(call EXTRA_STAMP,test)
 # had a workbook.pth file instead; it is removed.)
 $(EDITABLE): $(STAMP) pyproject.toml
 	rm -f $(VENV)/lib/python*/site-packages/workbook.pth
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BOOTSTRAP)
+	$(INSTALL) --no-deps -e .
 	$(MAKE) --no-print-directory git-filter
 	touch $(EDITABLE)
 

@@ -103,10 +103,13 @@ def _make(tmp_path: Path, *args: str) -> str:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_installs_only_the_run_time_and_make_test_every_extra_in_order(tmp_path):
     run = _make(tmp_path, "-n", "install")
-    assert "pip install --quiet --no-compile -r requirements.lock" in run   # .pyc only for what is imported
+    assert f"uv pip install --quiet --python {tmp_path / 'venv'}/bin/python" in run
+    assert "uv==0.13.9" in run and "-r requirements.lock" in run
     assert "torch" not in run and "requirements-" not in run
+    # with pip: --no-compile, so .pyc files are written only for what is imported
+    assert "pip install --quiet --no-compile -r requirements.lock" in _make(tmp_path, "-n", "install", "INSTALLER=pip")
     test = _make(tmp_path, "-n", "install-test")
-    steps = [test.index(s) for s in ("-r requirements.lock", "--no-compile torch==2.13.0",
+    steps = [test.index(s) for s in ("-r requirements.lock", " torch==2.13.0",
                                      "-r requirements-train.lock", "-r requirements-pose.lock",
                                      "-r requirements-test.lock")]
     assert steps == sorted(steps), test
