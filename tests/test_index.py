@@ -196,6 +196,8 @@ def test_notebook_05_runs_builds_searches_and_serves(warm_env, tmp_path):
     assert rec["query_same_item_garment"] >= rec["query_same_item_full"]
 
 
+# the collection is made the old way on purpose, so chromadb's warning about its legacy config is expected
+@pytest.mark.filterwarnings("ignore:legacy embedding function config:DeprecationWarning")
 def test_an_older_collection_gets_the_tuned_ef_search(tmp_path):
     client = idx.get_client(load_settings(toml_path=None, env={}, chroma_path=tmp_path / "db"))
     client.create_collection(idx.collection_name("m", 4, "garment"), embedding_function=None,
