@@ -140,3 +140,16 @@ def test_presence_is_decided_once_per_photo_and_used_for_every_view(masker, smal
     monkeypatch.setattr(garments, "features", lambda p: calls.append(1) or real(p))
     mask, quality = masker.mask_and_quality(image, "dress")
     assert len(calls) == 1 and mask.mean() > 0.02 and 0.5 <= quality <= 1.0
+
+
+def test_trainer_caches_the_maskers_probabilities(masker, small_catalog, tmp_path):
+    """garments_train's cache holds the masker's own half-size probabilities (uint8) and the
+    photo's size: the head is trained on what select() sees at run time."""
+    from helpers.maskers import garments_train
+
+    path = load_catalog(small_catalog).table.image_path.iloc[1]
+    garments_train.compute_probs(small_catalog, [("one", path)], tmp_path)
+    half, size = garments_train.half_probs(tmp_path / "one.npz")
+    image = open_image(path)
+    assert size == (image.height, image.width)
+    assert np.abs(half - masker.probabilities(image)).max() <= 1 / 255 + 1e-6
