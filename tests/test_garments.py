@@ -119,3 +119,37 @@ def test_fill_holes_equals_scipy():
     ring = np.zeros((9, 9), bool)
     ring[2:7, 2:7], ring[4, 4] = True, False
     assert garments.fill_holes(ring)[4, 4] and not garments.fill_holes(ring)[0, 0]
+
+
+def test_presence_is_decided_once_per_photo_and_used_for_every_view(masker, small_catalog, monkeypatch):
+    """The head's pooled features are computed once per mask (from the views' mean), not once for
+    the photo and once per mirror view; the decision passed to select() is the one used."""
+    from helpers.maskers import parser
+
+    image = open_image(load_catalog(small_catalog).table.image_path.iloc[0])
+    probs = masker.probabilities(image)
+    present = parser.presence(probs, "dress")
+    assert set(present) == set(garments.KINDS) and parser.presence(probs, "clothes") is None
+    assert np.array_equal(parser.select(probs, "dress", present), parser.select(probs, "dress"))
+    gate = garments.model()["rules"]["dress"]["gate"]
+    assert not parser.select(probs, "dress", dict(present, dress=gate / 2)).any()   # judged absent: empty
+    assert parser.select(probs, "dress", dict(present, dress=1.0)).mean() > 0.02
+
+    calls = []
+    real = garments.features
+    monkeypatch.setattr(garments, "features", lambda p: calls.append(1) or real(p))
+    mask, quality = masker.mask_and_quality(image, "dress")
+    assert len(calls) == 1 and mask.mean() > 0.02 and 0.5 <= quality <= 1.0
+
+
+def test_trainer_caches_the_maskers_probabilities(masker, small_catalog, tmp_path):
+    """garments_train's cache holds the masker's own half-size probabilities (uint8) and the
+    photo's size: the head is trained on what select() sees at run time."""
+    from helpers.maskers import garments_train
+
+    path = load_catalog(small_catalog).table.image_path.iloc[1]
+    garments_train.compute_probs(small_catalog, [("one", path)], tmp_path)
+    half, size = garments_train.half_probs(tmp_path / "one.npz")
+    image = open_image(path)
+    assert size == (image.height, image.width)
+    assert np.abs(half - masker.probabilities(image)).max() <= 1 / 255 + 1e-6

@@ -46,7 +46,7 @@ def compute_probs(root: Path, items, cache: Path) -> None:
     """The parser's half-size refined probabilities of each photo, cached as uint8 npz."""
     from PIL import Image
 
-    from helpers.maskers.parser import ParserMasker
+    from helpers.maskers import parser as P
 
     masker = None
     cache.mkdir(parents=True, exist_ok=True)
@@ -54,9 +54,9 @@ def compute_probs(root: Path, items, cache: Path) -> None:
         out = cache / f"{image_id}.npz"
         if out.exists():
             continue
-        masker = masker or ParserMasker()
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        half = masker._half(np.mean(masker._views(rgb), axis=0), rgb)
+        masker = masker or P.ParserMasker()
+        rgb = P._photo(Image.open(path))
+        half = masker._working(masker._views(rgb), P._small(rgb))[0]
         np.savez(out, half=np.clip(np.round(half * 255), 0, 255).astype(np.uint8), size=np.array(rgb.shape[:2]))
         if n % 100 == 0:
             print(f"  probabilities {n}/{len(items)}", file=sys.stderr, flush=True)

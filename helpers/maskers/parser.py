@@ -197,8 +197,12 @@ class ParserMasker:
                                   interpolation=cv2.INTER_NEAREST).astype(bool)
             mask, score = product, agreement(small_fg, select(probs, "clothes"))
         else:
-            mask = select(probs, region)
-            score = agreement(*(select(p, region) for p in view_probs)) if len(view_probs) == 2 else None
+            # which garments the photo shows is decided once, from the views' mean, and used for
+            # the mask and for both views' masks: the quality score measures where the views
+            # disagree, and the head runs once, not three times (mask time -10 %)
+            present = presence(probs, region)
+            mask = select(probs, region, present)
+            score = agreement(*(select(p, region, present) for p in view_probs)) if len(view_probs) == 2 else None
         if (mask.shape[1], mask.shape[0]) != image.size:
             mask = to_size(mask, image.size)
         if box is not None:
@@ -299,12 +303,25 @@ def _rescale(probs: np.ndarray, garment: np.ndarray, filtered: np.ndarray) -> np
     return out
 
 
-def select(probs: np.ndarray, region: str) -> np.ndarray:
+def presence(probs: np.ndarray, region: str) -> dict[str, float] | None:
+    """The garment-presence head's probability of each kind on these probabilities (the whole
+    photo's), or None where select() does not use it ("clothes", or no models/garments.json)."""
+    from helpers.maskers import garments
+
+    if region == "clothes":
+        return None
+    doc = garments.model()
+    return None if doc is None else garments.presence(probs, doc)
+
+
+def select(probs: np.ndarray, region: str, present: dict[str, float] | None = None) -> np.ndarray:
     """The prompt's pixels (see the module docstring, step 4). "clothes": every garment pixel. A
     garment kind: helpers.maskers.garments decides from the whole photo's probabilities whether
     the kind is there at all (absent: an empty mask, so the masker says "no <kind> found") and
     weights each kind's pixels by how present it is; the rule per prompt was chosen by
-    cross-validation (models/garments.json). Without that file: p3's rule (DRESS_PRIOR)."""
+    cross-validation (models/garments.json). Without that file: p3's rule (DRESS_PRIOR).
+    `present`: the head's decision made once for the photo (presence()); by default it is made
+    from `probs` themselves."""
     from helpers.maskers import garments
 
     garment = probs[..., list(GARMENT)].sum(-1) > 0.5
@@ -313,7 +330,9 @@ def select(probs: np.ndarray, region: str) -> np.ndarray:
     doc = garments.model()
     if doc is None:
         return garments.select_kind(probs, region, {"prior": DRESS_PRIOR if region == "dress" else 1.0})
-    return garments.select_kind(probs, region, doc["rules"][region], garments.presence(probs, doc))
+    if present is None:
+        present = garments.presence(probs, doc)
+    return garments.select_kind(probs, region, doc["rules"][region], present)
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
