@@ -4,19 +4,22 @@ How, step by step (notebook 02 shows each):
 1. *Frame*: the photo is padded to 2:3 with the mean colour and resized to 256 x 384
    (helpers.maskers.parser_backbone).
 2. *Network*: EfficientNet-Lite0 (the ImageNet weights the embedder uses), fine-tuned on real
-   street photos, with a small decoder (helpers.maskers.parser_net). Only the tuned weights are
-   committed (helpers/maskers/models/parser-net.npz; how it was trained and on what:
-   parser-net.json); the whole network is exported to ONNX at first use and cached. It gives
+   street photos, with a small decoder (helpers.maskers.parser_net). It runs as the committed
+   ONNX file models/parser-net.onnx (sha256 checked at load, onnx-manifest.json), exported by
+   `make models` from the tuned weights (parser-net.npz; how it was trained and on what:
+   parser-net.json), so the run time needs no torch. It gives
    per-pixel probabilities of 9 classes at a quarter of the input size: background, skin, hair,
    dress, top, skirt, trousers, other clothes, accessory (shoes, bags, ...). By default the
    photo and its mirror image go through together and their probabilities are averaged.
 3. *Edges*: at half the photo's size a guided filter (the photo as guide) snaps the
    garment-vs-rest probability to the photo's edges.
-4. *Prompt*: "clothes" = every garment class; "top" / "skirt" / "trousers" = garment pixels whose
-   likeliest garment class is that kind; "dress" = the same with the dress probability weighted
-   by DRESS_PRIOR: the prompt says there is a dress, and the network often takes a dress for a
-   top and a skirt (validation fold: dress IoU 0.43 unweighted, 0.63 at 6). A `box` prior cuts
-   the mask to the box grown by 8 %.
+4. *Prompt*: "clothes" = every garment class; "dress" / "top" / "skirt" / "trousers" = garment
+   pixels whose likeliest garment kind is the prompt's, after a presence head decided once per
+   photo which kinds the photo shows (helpers.maskers.garments, models/garments.json: "no skirt
+   found" below its gate; the other kinds weighted by their presence, the prompt's own by a
+   prior, both chosen by cross-validation). Without garments.json: p3's rule, the dress
+   probability weighted by DRESS_PRIOR (validation fold: dress IoU 0.43 unweighted, 0.63 at 6).
+   A `box` prior cuts the mask to the box grown by 8 %.
 5. *Quality*: the agreement (IoU) of the masks made from the photo and from its mirror image;
    below DOUBTFUL_QUALITY (helpers.maskers.base) the mask is reported as doubtful. Without `flip`
    there is no second view and no score (None).
