@@ -69,3 +69,16 @@ def test_the_git_filter_strips_outputs_that_an_app_autosaved(tmp_path):
     staged_cell = nbformat.reads(staged, as_version=4).cells[0]
     assert staged_cell.outputs == [] and staged_cell.execution_count is None
     assert staged_cell.id == cell.id  # cell ids are kept
+
+
+def test_recipes_may_write_bytecode_even_where_the_environment_forbids_it(tmp_path):
+    """The install compiles nothing; Python writes .pyc for what it imports. A PYTHONDONTWRITEBYTECODE
+    inherited from a container would make every kernel compile pandas and chromadb again."""
+    import os
+
+    root = copy_project_files(tmp_path)
+    probe = 'probe-env: ; @echo "[$$PYTHONDONTWRITEBYTECODE]" && python3 -c "import sys; print(sys.dont_write_bytecode)"'
+    proc = subprocess.run(["make", "--no-print-directory", "--eval", probe, "probe-env"], cwd=root,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "False"]
