@@ -159,31 +159,31 @@ def cv(x, y, fold, tune: bool) -> tuple[np.ndarray, list, list[np.ndarray]]:
     return oof, chosen, train_present
 
 
-def auc_ci(y, p, rounds: int = 1000, seed: int = 0) -> list[float]:
-    from sklearn.metrics import roc_auc_score
-
+def _bootstrap_ci(y, statistic, rounds: int, seed: int) -> list[float]:
+    """95 % percentile interval of statistic(idx) over photos resampled with replacement (a
+    resample with only one class has no AUC and is skipped)."""
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(rounds):
         idx = rng.integers(0, len(y), len(y))
         if y[idx].all() or not y[idx].any():
             continue
-        vals.append(roc_auc_score(y[idx], p[idx]))
+        vals.append(statistic(idx))
     return [round(float(v), 4) for v in np.percentile(vals, [2.5, 97.5])]
+
+
+def auc_ci(y, p, rounds: int = 1000, seed: int = 0) -> list[float]:
+    from sklearn.metrics import roc_auc_score
+
+    return _bootstrap_ci(y, lambda idx: roc_auc_score(y[idx], p[idx]), rounds, seed)
 
 
 def paired_delta_ci(y, p_new, p_old, rounds: int = 1000, seed: int = 0) -> list[float]:
     """95 % interval of AUC(new) - AUC(old) over the same resampled photos."""
     from sklearn.metrics import roc_auc_score
 
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(rounds):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].all() or not y[idx].any():
-            continue
-        vals.append(roc_auc_score(y[idx], p_new[idx]) - roc_auc_score(y[idx], p_old[idx]))
-    return [round(float(v), 4) for v in np.percentile(vals, [2.5, 97.5])]
+    return _bootstrap_ci(y, lambda idx: roc_auc_score(y[idx], p_new[idx]) - roc_auc_score(y[idx], p_old[idx]),
+                         rounds, seed)
 
 
 def tradeoff(y, oof, fold) -> list[dict]:
