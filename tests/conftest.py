@@ -8,8 +8,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -24,15 +24,20 @@ def _shared_root(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@contextmanager
-def _exclusive(lock: Path):
-    """Hold an exclusive lock on `lock`: one worker builds a shared fixture, the others wait."""
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """`<shared root>/<name>`, filled by `build(folder)` once per session: the first worker to get
+    the exclusive lock builds it, the others wait and find it done."""
+    root = _shared_root(tmp_path_factory) / name
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            if not (root / ".done").exists():
+                build(root)
+                (root / ".done").touch()
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +46,10 @@ def small_catalog(tmp_path_factory) -> Path:
     by the workers (read only: a test that changes a catalogue copies it first)."""
     from helpers import sample
 
-    root = _shared_root(tmp_path_factory) / "small-catalog"
-    root.mkdir(exist_ok=True)
-    with _exclusive(root / ".lock"):
-        if not (root / ".done").exists():
-            sample.generate_catalog(root / "sample", items=SMALL_ITEMS, views=SMALL_VIEWS, seed=1)
-            (root / ".done").touch()
-    return root / "sample"
+    def build(root: Path) -> None:
+        sample.generate_catalog(root / "sample", items=SMALL_ITEMS, views=SMALL_VIEWS, seed=1)
+
+    return _built_once(tmp_path_factory, "small-catalog", build) / "sample"
 
 
 @pytest.fixture(scope="session")
@@ -60,15 +62,11 @@ def seed_cache(tmp_path_factory, small_catalog) -> Path:
     from helpers.pipeline import run_pipeline
     from helpers.settings import load_settings
 
-    root = _shared_root(tmp_path_factory) / "seed-cache"
-    root.mkdir(exist_ok=True)
-    with _exclusive(root / ".lock"):
-        if not (root / ".done").exists():
-            settings = load_settings(toml_path=None, env={}, catalog=small_catalog,
-                                     cache_dir=root / "cache", chroma_path=root / "chroma")
-            run_pipeline(settings, reference=True, progress=False)
-            (root / ".done").touch()
-    return root / "cache"
+    def build(root: Path) -> None:
+        run_pipeline(load_settings(toml_path=None, env={}, catalog=small_catalog, cache_dir=root / "cache",
+                                   chroma_path=root / "chroma"), reference=True, progress=False)
+
+    return _built_once(tmp_path_factory, "seed-cache", build) / "cache"
 
 
 def warm_cache(seed: Path, cache_dir: Path) -> Path:
