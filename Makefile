@@ -94,10 +94,11 @@ $(EDITABLE): $(STAMP) pyproject.toml
 # The nbstripout git filter named in .gitattributes: outputs that JupyterLab autosaves (the search app
 # in 07_search) are stripped when git reads the notebook, so the working tree stays clean. Git config is
 # per clone, so a fresh clone gets it from `make install`; outside a git checkout this does nothing.
+# helpers.workbook.stripout is nbstripout started in 0.3 s instead of 2.2 s (see its docstring).
 git-filter:
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  $(BIN)/nbstripout --install --attributes .gitattributes && \
-	  git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m nbstripout --keep-id" && \
+	  git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m helpers.workbook.stripout --keep-id" && \
 	  echo "nbstripout git filter installed (keeps cell ids)"; fi
 
 $(CATALOG): | $(EDITABLE)
@@ -144,4 +145,4 @@ lock:
 
 # Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
 strip: $(EDITABLE)
-	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+	$(BIN)/python -m helpers.workbook.stripout --keep-id notebooks/*.ipynb

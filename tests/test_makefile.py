@@ -71,6 +71,31 @@ def test_the_git_filter_strips_outputs_that_an_app_autosaved(tmp_path):
     assert staged_cell.id == cell.id  # cell ids are kept
 
 
+def test_the_quick_stripout_strips_like_nbstripout_on_stdin_and_in_place(tmp_path):
+    """helpers.workbook.stripout (the git filter, `make strip`, pre-commit) is nbstripout started
+    without jsonschema's IRI grammar: the same bytes out, and files stripped in place."""
+    import sys
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("x = 1\nx", execution_count=7, outputs=[
+        new_output("execute_result", data={"text/plain": "1"}, execution_count=7)])])
+    nb.metadata["widgets"] = {"state": {"k": 1}}
+    raw = nbformat.writes(nb).encode()
+    stock = subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id"], input=raw, capture_output=True, check=True)
+    quick = subprocess.run([sys.executable, "-m", "helpers.workbook.stripout", "--keep-id"], input=raw,
+                           capture_output=True, check=True)
+    assert quick.stdout == stock.stdout and b'"outputs": []' in quick.stdout
+    paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
+    for path in paths:
+        path.write_bytes(raw)
+    subprocess.run([sys.executable, "-m", "helpers.workbook.stripout", "--keep-id", *map(str, paths)], check=True)
+    for path in paths:
+        cell = nbformat.read(path, as_version=4).cells[1]
+        assert cell.outputs == [] and cell.execution_count is None and cell.id == nb.cells[1].id
+
+
 def test_recipes_may_write_bytecode_even_where_the_environment_forbids_it(tmp_path):
     """The install compiles nothing; Python writes .pyc for what it imports. A PYTHONDONTWRITEBYTECODE
     inherited from a container would make every kernel compile pandas and chromadb again."""
