@@ -39,6 +39,20 @@ def test_ci_runs_make_test():
     assert "make test" in script
 
 
+def test_make_test_hands_the_slow_files_out_first_and_every_one_named_exists(request):
+    """`make test` keeps conftest's order (--no-loadscope-reorder), which puts SLOW_FILES_FIRST first;
+    a renamed or deleted file in that list would silently stop counting, so each must exist, and the
+    collected session must start with the first of them."""
+    from conftest import SLOW_FILES_FIRST
+
+    recipe = subprocess.run(["make", "-n", "test"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert "--dist loadfile --no-loadscope-reorder" in recipe
+    assert [n for n in SLOW_FILES_FIRST if not (PROJECT_ROOT / "tests" / n).is_file()] == []
+    names = [item.path.name for item in request.session.items]
+    if SLOW_FILES_FIRST[0] in names:   # not when this file is run on its own
+        assert names[0] == SLOW_FILES_FIRST[0]
+
+
 def test_gitattributes_names_the_nbstripout_filter_and_install_configures_it():
     attributes = (PROJECT_ROOT / ".gitattributes").read_text()
     assert "*.ipynb filter=nbstripout" in attributes
