@@ -94,11 +94,11 @@ $(EDITABLE): $(STAMP) pyproject.toml
 # The nbstripout git filter named in .gitattributes: outputs that JupyterLab autosaves (the search app
 # in 07_search) are stripped when git reads the notebook, so the working tree stays clean. Git config is
 # per clone, so a fresh clone gets it from `make install`; outside a git checkout this does nothing.
-# helpers.workbook.stripout is nbstripout started in 0.3 s instead of 2.2 s (see its docstring).
+# helpers.workbook.launch runs nbstripout in 0.3 s instead of 2.2 s (see its docstring).
 git-filter:
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  $(BIN)/nbstripout --install --attributes .gitattributes && \
-	  git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m helpers.workbook.stripout --keep-id" && \
+	  git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m helpers.workbook.launch nbstripout --keep-id" && \
 	  echo "nbstripout git filter installed (keeps cell ids)"; fi
 
 $(CATALOG): | $(EDITABLE)
@@ -121,7 +121,7 @@ models: install-train $(CATALOG)
 lab: $(EDITABLE) $(CATALOG)
 	mkdir -p .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension
 	echo '{"fetchNews": "false", "checkForUpdates": false}' > .jupyter/config/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.news_url=None \
+	$(BIN)/python -m helpers.workbook.launch jupyterlab --ServerApp.root_dir=$(CURDIR)/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --ServerApp.port=$(PORT) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -147,4 +147,4 @@ lock:
 
 # Clear outputs and execution counts from the committed notebooks (also a pre-commit hook).
 strip: $(EDITABLE)
-	$(BIN)/python -m helpers.workbook.stripout --keep-id notebooks/*.ipynb
+	$(BIN)/python -m helpers.workbook.launch nbstripout --keep-id notebooks/*.ipynb

@@ -33,7 +33,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "07_search.ipynb"
 SCREENSHOT = PROJECT_ROOT / "runs" / "browser" / "search.png"
-JUPYTER = Path(sys.executable).with_name("jupyter")
+# JupyterLab started as `make lab` starts it (helpers.workbook.launch: without the IRI grammar)
+LAB = [sys.executable, "-m", "helpers.workbook.launch", "jupyterlab"]
 
 
 def _free_port() -> int:
@@ -79,7 +80,7 @@ def jupyterlab(tmp_path, workbook_env):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     port, token = _free_port(), secrets.token_hex(16)
     log = (tmp_path / "jupyterlab.log").open("w")
-    cmd = [str(JUPYTER), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+    cmd = [*LAB, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)

@@ -29,14 +29,14 @@ def content_cells(nb):
 
 def git_form(path) -> str:
     """The notebook as git commits it: the clean filter `make install` configures
-    (`python -m helpers.workbook.stripout --keep-id`: nbstripout, see the Makefile's git-filter target)
+    (`python -m helpers.workbook.launch nbstripout --keep-id`, see the Makefile's git-filter target)
     applied to the file."""
     return _filtered(path.read_bytes())
 
 
 @functools.lru_cache(maxsize=None)
 def _filtered(raw: bytes) -> str:
-    done = subprocess.run([sys.executable, "-m", "helpers.workbook.stripout", "--keep-id"], input=raw,
+    done = subprocess.run([sys.executable, "-m", "helpers.workbook.launch", "nbstripout", "--keep-id"], input=raw,
                           capture_output=True, check=True)
     return done.stdout.decode()
 

@@ -85,9 +85,10 @@ def test_the_git_filter_strips_outputs_that_an_app_autosaved(tmp_path):
     assert staged_cell.id == cell.id  # cell ids are kept
 
 
-def test_the_quick_stripout_strips_like_nbstripout_on_stdin_and_in_place(tmp_path):
-    """helpers.workbook.stripout (the git filter, `make strip`, pre-commit) is nbstripout started
-    without jsonschema's IRI grammar: the same bytes out, and files stripped in place."""
+def test_the_launcher_strips_like_nbstripout_on_stdin_and_in_place(tmp_path):
+    """`python -m helpers.workbook.launch nbstripout` (the git filter, `make strip`, pre-commit) is
+    nbstripout started without jsonschema's IRI grammar: the same bytes out, files stripped in
+    place, and a usage line (rc != 0) without a module."""
     import sys
 
     import nbformat
@@ -98,16 +99,27 @@ def test_the_quick_stripout_strips_like_nbstripout_on_stdin_and_in_place(tmp_pat
     nb.metadata["widgets"] = {"state": {"k": 1}}
     raw = nbformat.writes(nb).encode()
     stock = subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id"], input=raw, capture_output=True, check=True)
-    quick = subprocess.run([sys.executable, "-m", "helpers.workbook.stripout", "--keep-id"], input=raw,
+    quick = subprocess.run([sys.executable, "-m", "helpers.workbook.launch", "nbstripout", "--keep-id"], input=raw,
                            capture_output=True, check=True)
     assert quick.stdout == stock.stdout and b'"outputs": []' in quick.stdout
     paths = [tmp_path / "a.ipynb", tmp_path / "b.ipynb"]
     for path in paths:
         path.write_bytes(raw)
-    subprocess.run([sys.executable, "-m", "helpers.workbook.stripout", "--keep-id", *map(str, paths)], check=True)
+    subprocess.run([sys.executable, "-m", "helpers.workbook.launch", "nbstripout", "--keep-id", *map(str, paths)], check=True)
     for path in paths:
         cell = nbformat.read(path, as_version=4).cells[1]
         assert cell.outputs == [] and cell.execution_count is None and cell.id == nb.cells[1].id
+    bare = subprocess.run([sys.executable, "-m", "helpers.workbook.launch"], capture_output=True, text=True)
+    assert bare.returncode != 0 and "usage: python -m helpers.workbook.launch MODULE" in bare.stderr
+
+
+def test_make_lab_starts_jupyterlab_as_the_browser_test_does():
+    """tests/test_browser.py drives the JupyterLab that `make lab` starts: the same launcher."""
+    from test_browser import LAB
+
+    recipe = subprocess.run(["make", "-n", "lab"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert "python -m helpers.workbook.launch jupyterlab --ServerApp.root_dir=" in recipe
+    assert LAB[1:] == ["-m", "helpers.workbook.launch", "jupyterlab"]
 
 
 def test_recipes_may_write_bytecode_even_where_the_environment_forbids_it(tmp_path):
