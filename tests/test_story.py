@@ -14,6 +14,8 @@ from helpers.workbook.notebooks import NOTEBOOK_DIR, list_appendices, list_noteb
 
 README = PROJECT_ROOT / "README.md"
 GUIDE = NOTEBOOK_DIR / "README.md"
+ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
+HELPERS = PROJECT_ROOT / "helpers"
 DOCS = sorted((PROJECT_ROOT / "docs").glob("*.md"))
 RETIRED_NAMES = sorted({r.label.rsplit(" v", 1)[0] for r in lifecycle.RETIRED.values()})  # Titan Image Generator, Nova Canvas
 SAYS_RETIRED = ("retired", "end of life", "past their end", "past its end", "legacy", "no longer")
@@ -68,3 +70,24 @@ def test_every_relative_link_resolves(path):
         if "://" in target:
             continue
         assert (path.parent / target).exists(), f"{path.name} links to {target}, which does not exist"
+
+
+def module_table() -> dict[str, str]:
+    """docs/architecture.md's module table: each row's first cell (`cache.py`, or `maskers/` for a
+    subpackage) -> the whole row."""
+    table = ARCHITECTURE.read_text().split("<!-- module table:", 1)[1].split("\n\n", 1)[0]
+    return {m.group(1): m.group(0) for m in re.finditer(r"^\| `([^`]+)` \|.*$", table, re.M)}
+
+
+def test_the_architecture_table_names_every_module_of_helpers():
+    rows = module_table()
+    packages = sorted(p.parent for p in HELPERS.glob("*/__init__.py"))
+    names = [m.name for m in sorted(HELPERS.glob("*.py"))] + [f"{p.name}/" for p in packages]
+    missing = [n for n in names if n not in rows]
+    assert not missing, f"docs/architecture.md's module table has no row for {', '.join(missing)}"
+    gone = [n for n in rows if n not in names]
+    assert not gone, f"docs/architecture.md's module table has rows for modules helpers/ no longer has: {gone}"
+    for package in packages:
+        unnamed = [m.stem for m in sorted(package.glob("*.py"))
+                   if m.stem != "__init__" and f"`{m.stem}`" not in rows[f"{package.name}/"]]
+        assert not unnamed, f"docs/architecture.md's `{package.name}/` row does not name {', '.join(unnamed)}"
