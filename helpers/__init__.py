@@ -2,7 +2,7 @@
 
 catalog -> maskers / maskpool -> cutting -> embedding -> index -> search / metrics, run in one call
 by pipeline and judged by report, with a content-addressed cache beside them and every error class
-in errors. Notebooks import from here and explain (the module table is in the README).
+in errors. Notebooks import from here and explain (the module table is in docs/architecture.md).
 """
 import os
 import sys
