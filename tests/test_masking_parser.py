@@ -82,6 +82,28 @@ def test_quality_is_high_on_a_garment_and_low_on_noise(masker, table):
     assert info.value.reason == "no_garment"
 
 
+def test_quality_is_the_agreement_of_each_view_refined_on_its_own(masker, table):
+    """The quality score is defined as the IoU of the masks of the photo and of its mirror image,
+    each refined and rescaled on its own (parser.refine); the masker takes a shortcut (the views
+    share the guide and skip the rescale, see ParserMasker._working) that must give the same score."""
+    from helpers.maskers import parser as P
+
+    photos = [open_image(path) for path in table["image_path"].head(3)] + [doubtful_image()]
+    for image in photos:
+        rgb = P._photo(image)
+        small = P._small(rgb)
+        views = [P.refine(pb.probs_to_image(v, small.shape[1], small.shape[0]), small) for v in masker.views(image)]
+        mean = P.refine(pb.probs_to_image(np.mean(masker.views(image), axis=0), small.shape[1], small.shape[0]), small)
+        for prompt in ("dress", "clothes", "top"):
+            present = P.presence(mean, prompt)
+            want = P.agreement(*(P.select(v, prompt, present) for v in views))
+            try:
+                _, score = masker.mask_and_quality(image, prompt)
+            except MaskError:
+                continue
+            assert score == pytest.approx(want, abs=1e-3), (prompt, score, want)
+
+
 def test_doubtful_masks_are_warnings_and_survive_the_cache(masker, table, small_catalog, tmp_path, cache_dir):
     """The pipeline's per-image warnings mark a doubtful mask (reason "doubtful"); the image keeps
     its mask (it is indexed), and a cached re-run reports the same."""

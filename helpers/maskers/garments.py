@@ -114,15 +114,18 @@ def to_json(doc: dict) -> str:
     return json.dumps(plain(doc), indent=1) + "\n"
 
 
-def select_kind(probs: np.ndarray, kind: str, rule: dict, present: dict[str, float] | None = None) -> np.ndarray:
+def select_kind(probs: np.ndarray, kind: str, rule: dict, present: dict[str, float] | None = None,
+                garment: np.ndarray | None = None) -> np.ndarray:
     """The pixels of one garment kind (see the module docstring), as a bool mask of probs' size.
 
     rule: prior (the prompt's own weight), alpha (the other kinds' weight is their presence
     probability ** alpha: 0 ignores the head), gate (below this presence the kind is absent:
     an empty mask), min_part (parts smaller than this share of the largest part are dropped),
-    fill (garment holes enclosed by the kind join it)."""
+    fill (garment holes enclosed by the kind join it). garment: the garment pixels when the caller
+    knows them (default: the garment classes' sum above 0.5)."""
     gprobs = probs[..., list(GARMENT)]
-    garment = gprobs.sum(-1) > 0.5
+    if garment is None:
+        garment = gprobs.sum(-1) > 0.5
     present = present or {}
     if kind in present and present[kind] < rule.get("gate", 0.0):
         return np.zeros(garment.shape, bool)
