@@ -5,16 +5,22 @@ folders (ccp-cv-<prompt>-parser.json, with per_image) and the --dump files of tw
 per prompt: held-out CV IoU of each run and the paired difference (95 % bootstrap interval) over
 the photos in both whose truth has no "jumper" pixel; per kind on the tagged photos: presence AUC
 (bootstrap interval), false cut-out and not-found rates of each run, and their paired differences
-over the photos without a "jumper" tag (labels the same under either grouping).
+over the photos without a "jumper" tag (labels the same under either grouping). With
+--same-grouping (both runs with one helpers.ccp grouping, e.g. two parser networks) the pairs are
+over every photo.
 """
 import json, sys
 import numpy as np
 from helpers.metrics import bootstrap_mean
 from helpers import ccp
-root = sys.argv[5] if len(sys.argv) > 5 else "../shared/realdata/ccp-dev"
+same_grouping = "--same-grouping" in sys.argv   # both runs with one grouping: pair on every photo
+sys.argv = [a for a in sys.argv if a != "--same-grouping"]
 old_dir, new_dir, old_npz, new_npz = sys.argv[1:5]
+root = sys.argv[5] if len(sys.argv) > 5 else "../shared/realdata/ccp-dev"
 jump = ccp._ids(root, ("jumper",))
 def has_jumper(img):
+    if same_grouping:
+        return False
     return bool(np.isin(ccp.label_map(root, img), jump).any())
 def ci(v):
     r = bootstrap_mean(np.asarray(v, float), rounds=2000); return [round(x, 3) for x in r["ci95"]]
@@ -34,7 +40,7 @@ from sklearn.metrics import roc_auc_score
 A, B = np.load(old_npz), np.load(new_npz)
 assert (A["image_id"] == B["image_id"]).all()
 tags = ccp.load_tags(root).set_index("image_id")
-jt = np.array([("jumper" in tags.loc[i, "tags"]) for i in A["image_id"]])
+jt = np.array([("jumper" in tags.loc[i, "tags"]) and not same_grouping for i in A["image_id"]])
 print("tagged photos with jumper:", jt.sum())
 rng = np.random.default_rng(0)
 for k, kind in enumerate(("dress", "top", "skirt", "trousers")):
