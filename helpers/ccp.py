@@ -19,14 +19,17 @@ import pandas as pd
 
 from helpers.errors import DatasetError
 
-# Garment groups by CCP label name (names as in label_list.mat).
-TOP = ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "jumper", "hoodie", "cardigan",
+# Garment groups by CCP label name (names as in label_list.mat). CCP's "jumper" is the US
+# pinafore, a one-piece dress (none of its 37 tagged photos also carries "dress"; by eye nearly
+# all are dresses), not the British sweater: it counts as a dress.
+DRESS = ("dress", "jumper")
+TOP = ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "hoodie", "cardigan",
        "blazer", "jacket", "coat", "vest")
 TROUSERS = ("pants", "jeans", "shorts", "leggings")
 CLOTHES = ("blazer", "blouse", "bodysuit", "bra", "cape", "cardigan", "coat", "dress", "hoodie", "intimate",
            "jacket", "jeans", "jumper", "leggings", "panties", "pants", "romper", "shirt", "shorts", "skirt",
            "suit", "sweater", "sweatshirt", "swimwear", "t-shirt", "top", "vest")
-PROMPT_LABELS = {"dress": ("dress",), "top": TOP, "skirt": ("skirt",), "trousers": TROUSERS, "clothes": CLOTHES}
+PROMPT_LABELS = {"dress": DRESS, "top": TOP, "skirt": ("skirt",), "trousers": TROUSERS, "clothes": CLOTHES}
 PROMPTS = tuple(PROMPT_LABELS) + ("person",)
 
 # The parser's classes (index = class id). "other" = worn clothes not in the four kinds.
@@ -132,8 +135,8 @@ def class_map(root: Path | str, image: str | Path) -> np.ndarray:
     r = str(root)
     lut = np.full(256, CLASSES.index("accessory"), np.uint8)  # any other named label: shoes, bags, ...
     lut[0] = 0
-    groups = {"skin": SKIN_LABELS, "hair": HAIR_LABELS, "dress": ("dress",), "top": TOP, "skirt": ("skirt",),
-              "trousers": TROUSERS, "other": tuple(set(CLOTHES) - set(TOP) - set(TROUSERS) - {"dress", "skirt"})}
+    groups = {"skin": SKIN_LABELS, "hair": HAIR_LABELS, "dress": DRESS, "top": TOP, "skirt": ("skirt",),
+              "trousers": TROUSERS, "other": tuple(set(CLOTHES) - set(DRESS) - set(TOP) - set(TROUSERS) - {"skirt"})}
     for name, members in groups.items():
         lut[_ids(r, members)] = CLASSES.index(name)
     return lut[labels]

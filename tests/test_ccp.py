@@ -62,6 +62,26 @@ def test_class_map(tmp_path):
                                                         "accessory", "accessory"]
 
 
+def test_jumper_is_a_dress(tmp_path):
+    """CCP's "jumper" is the US pinafore, a one-piece dress: dress in the truth, the parser's
+    classes and the image-level kinds; never a top."""
+    root = _tree(tmp_path)
+    gt = np.zeros((8, 6), np.uint8)
+    gt[2:6, :] = 26   # jumper
+    gt[6:8, :] = 48   # sweater -> top
+    savemat(root / "annotations" / "pixel-level" / "0001.mat", {"groundtruth": gt})
+    assert ccp.truth_mask(root, "0001", "dress")[2:6].all() and ccp.truth_mask(root, "0001", "dress").sum() == 24
+    assert ccp.truth_mask(root, "0001", "top").sum() == 12 and not ccp.truth_mask(root, "0001", "top")[2:6].any()
+    assert ccp.truth_mask(root, "0001", "clothes").sum() == 36
+    c = ccp.class_map(root, "0001")
+    assert (c[2:6] == ccp.CLASSES.index("dress")).all() and (c[6:8] == ccp.CLASSES.index("top")).all()
+    (root / "annotations" / "image-level").mkdir(parents=True)
+    Image.new("RGB", (6, 8)).save(root / "photos" / "1010.jpg")
+    savemat(root / "annotations" / "image-level" / "1010.mat", {"tags": np.array([[26], [19]], np.uint8)})
+    row = ccp.load_tags(root).iloc[0]
+    assert row["tags"] == ("hair", "jumper") and row["dress"] and not row["top"]
+
+
 def test_missing_tree_and_bad_split(tmp_path):
     with pytest.raises(FileNotFoundError):
         ccp.load_ccp(tmp_path)

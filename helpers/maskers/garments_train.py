@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=G.MODEL_PATH)
     ap.add_argument("--results", type=Path, default=Path("data/results"))
     ap.add_argument("--cached-only", action="store_true", help="a quick look: only the photos already cached")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="also write the tagged photos' out-of-fold presence and found flags (npz; for paired comparisons)")
     args = ap.parse_args(argv)
     t0 = time.time()
     tags = ccp.load_tags(args.dir)
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 cases.append((i, truth))
         if prompt == "clothes":
             scores = [iou(full_mask(pick(hprobs[i][0], prompt, {}, {}), hprobs[i][1]), t) for i, t in cases]
-            results[prompt] = {"heldout_cv": summary(scores, "the clothes rule is unchanged (no choice)")}
+            results[prompt] = {"heldout_cv": summary(scores, "the clothes rule is unchanged (no choice)"),
+                               "per_image": [{"image": held.image_id[i], "iou": round(s, 4)} for (i, _), s in zip(cases, scores)]}
             continue
         # choosing: IoU at the probabilities' (half) size, fast; scoring: at the photo's size
         small = [(i, small_truth(t, hprobs[i][0].shape[:2])) for i, t in cases]
@@ -189,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_cv": summary(outer.tolist(), "5 folds inside the 100 held-out photos: rule chosen on 4, scored on the 5th"),
             "heldout_p3_baseline": summary(base, "p3's select() on the same photos (no choice made on them)"),
             "fold_choices": picks, "chosen_on_all_100": chosen[prompt],
+            "per_image": [{"image": held.image_id[i], "iou": round(float(outer[j]), 4), "p3": round(float(base[j]), 4)}
+                          for j, (i, _) in enumerate(cases)],
         }
         print(f"{time.time() - t0:.0f}s", prompt, results[prompt]["heldout_cv"]["iou_mean"], results[prompt]["heldout_cv"]["ci95"],
               "p3", results[prompt]["heldout_p3_baseline"]["iou_mean"], file=sys.stderr)
 
     # ---- tagged photos: false cut-outs and misses by 5 folds (head of the other folds, rule chosen above)
+    dump = {"image_id": tags.image_id.to_numpy(str), "present": y, "presence_oof": oof, "fold": fold}
     for k, kind in enumerate(G.KINDS):
         # the gate only empties a mask: the rule without it, once per photo, then each gate exactly
         found0 = np.array([full_mask(pick(probs, kind, dict(chosen[kind], gate=0.0), {kk: float(oof[j, k2])
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                           "not_found_rate": round(float((~found[y[:, k]]).mean()), 4)})
         gate = np.array([gates_by_fold[int(fold[j])][kind] for j in range(len(tprobs))])
         found = found0 & (oof[:, k] >= gate)
+        dump[f"found_{kind}"] = found
         cut, miss = found[~y[:, k]].astype(float), (~found[y[:, k]]).astype(float)
         base_cut, base_miss = base[~y[:, k]].astype(float), (~base[y[:, k]]).astype(float)
         results[kind]["tagged_cv"] = {
@@ -226,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
            "features": list(G.FEATURE_NAMES), "kinds": heads, "rules": chosen, "gate_miss": GATE_MISS,
            "command": "python -m helpers.maskers.garments_train ../shared/realdata/ccp-dev"}
     args.out.write_text(G.to_json(doc))
+    if args.dump:
+        np.savez(args.dump, **dump)
     args.results.mkdir(parents=True, exist_ok=True)
     for prompt, res in results.items():
         out = {"dataset": "ccp", "prompt": prompt, "masker": "parser p3 + garment-presence head (garments.json)",
