@@ -13,6 +13,9 @@ What it does (about 15-20 minutes on 2 cores; the committed run's timings are in
    batch 8, cross-entropy at stride 4 (padding ignored), 10 epochs,
    seed 0, with random flips, scale 0.8-1.25, rotation +-6 degrees, shifts and colour jitter.
 4. The tuned weights are written as an .npz (helpers.maskers.parser_net.save_weights).
+Optional, tried and not adopted (data/results/README.md, "Tried and rejected"): `--pseudo PROBS`
+adds tag-constrained pseudo-labels of one half of the tagged photos (helpers.maskers.parser_pseudo;
+a fresh random --pseudo-per-epoch of them each epoch), `--init NPZ` fine-tunes given weights.
 torch is imported inside the functions: importing this module costs nothing.
 """
 from __future__ import annotations
@@ -87,7 +90,8 @@ def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> 
 
 def train(net, photos: tuple[np.ndarray, np.ndarray], catalog: tuple[np.ndarray, np.ndarray] | None = None, *,
           epochs: int = 10, batch: int = 8, lr_backbone: float = 5e-4, lr_decoder: float = 3e-3,
-          dress_weight: float = 1.0, seed: int = 0, threads: int = 2, log=print):
+          dress_weight: float = 1.0, seed: int = 0, threads: int = 2, log=print,
+          pseudo: tuple[np.ndarray, np.ndarray] | None = None, pseudo_per_epoch: int = 0):
     """Fine-tune `net` (helpers.maskers.parser_net.build) end to end; returns it in eval mode."""
     import torch
     import torch.nn.functional as F
@@ -101,7 +105,8 @@ def train(net, photos: tuple[np.ndarray, np.ndarray], catalog: tuple[np.ndarray,
     opt = torch.optim.AdamW([{"params": tuned, "lr": lr_backbone}, {"params": decoder, "lr": lr_decoder}],
                             weight_decay=1e-4)
     n_cat = min(CATALOG_PER_EPOCH, len(catalog[0])) if catalog is not None else 0
-    per_epoch = len(photos[0]) + n_cat
+    n_pseudo = min(pseudo_per_epoch, len(pseudo[0])) if pseudo is not None else 0
+    per_epoch = len(photos[0]) + n_cat + n_pseudo
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr_backbone, lr_decoder], pct_start=0.1,
                                                 total_steps=epochs * ((per_epoch + batch - 1) // batch))
     weight = torch.ones(9)
@@ -112,6 +117,8 @@ def train(net, photos: tuple[np.ndarray, np.ndarray], catalog: tuple[np.ndarray,
         pool = [(photos, i) for i in range(len(photos[0]))]
         if n_cat:
             pool += [(catalog, int(i)) for i in rng.choice(len(catalog[0]), n_cat, replace=False)]
+        if n_pseudo:   # a fresh random subset of the pseudo-labelled tagged photos each epoch
+            pool += [(pseudo, int(i)) for i in rng.choice(len(pseudo[0]), n_pseudo, replace=False)]
         order, total = rng.permutation(len(pool)), 0.0
         for k in tqdm(range(0, len(order), batch), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
             views = [augment(pool[j][0][0][pool[j][1]], pool[j][0][1][pool[j][1]], rng) for j in order[k:k + batch]]
@@ -138,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"the tuned weights to write (default {parser_net.WEIGHTS_PATH})")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--dress-weight", type=float, default=1.0, help="loss weight of the dress class")
+    ap.add_argument("--pseudo", type=Path, default=None,
+                    help="optional: cached parser probabilities of the tagged photos (.cache/garments-probs/tagged): "
+                         "tag-constrained pseudo-labels of one half of them join training (helpers.maskers.parser_pseudo)")
+    ap.add_argument("--pseudo-half", choices=("even", "odd"), default="even")
+    ap.add_argument("--pseudo-per-epoch", type=int, default=260)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="optional: start from these tuned weights (a fine-tune) instead of the ImageNet backbone")
+    ap.add_argument("--lr-backbone", type=float, default=5e-4)
+    ap.add_argument("--lr-decoder", type=float, default=3e-3)
     args = ap.parse_args(argv)
     if args.epochs < 1:
         ap.error("--epochs must be at least 1")
@@ -153,13 +169,27 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     photos = ccp_items(args.dir)
     catalog = catalog_items(args.catalog) if args.catalog else None
+    pseudo = None
+    if args.pseudo:
+        from helpers.maskers.parser_pseudo import tagged_items
+
+        pseudo = tagged_items(args.dir, args.pseudo, args.pseudo_half)
     t1 = time.time()
-    net = train(parser_net.build(), photos, catalog, epochs=args.epochs, dress_weight=args.dress_weight)
+    net = parser_net.load(args.init) if args.init else parser_net.build()
+    net = train(net, photos, catalog, epochs=args.epochs, dress_weight=args.dress_weight,
+                lr_backbone=args.lr_backbone, lr_decoder=args.lr_decoder,
+                pseudo=pseudo, pseudo_per_epoch=args.pseudo_per_epoch)
     parser_net.save_weights(net, args.out)
     record = {"weights": str(args.out), "photos": int(len(photos[0])),
               "catalog_images": int(len(catalog[0])) if catalog is not None else 0, "epochs": args.epochs,
-              "dress_weight": args.dress_weight, "load_s": round(t1 - t0, 1), "train_s": round(time.time() - t1, 1),
+              "dress_weight": args.dress_weight,
+              "pseudo_images": int(len(pseudo[0])) if pseudo is not None else 0,
+              "pseudo_per_epoch": args.pseudo_per_epoch if pseudo is not None else 0, "load_s": round(t1 - t0, 1), "train_s": round(time.time() - t1, 1),
               "date": date.today().isoformat(),
-              "command": "python -m helpers masks train --dataset ccp DIR" + (" --catalog CAT" if args.catalog else "")}
+              "command": "python -m helpers masks train --dataset ccp DIR" + (" --catalog CAT" if args.catalog else "")
+              + (f" --pseudo PROBS --pseudo-half {args.pseudo_half} --pseudo-per-epoch {args.pseudo_per_epoch}"
+                 if pseudo is not None else "")
+              + (f" --init {args.init} --lr-backbone {args.lr_backbone} --lr-decoder {args.lr_decoder}" if args.init else "")
+              + f" --epochs {args.epochs}"}
     print(json.dumps(record))
     return 0
