@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     tags = ccp.load_tags(args.dir)
     if args.tagged_half:
-        tags = tags[tags.number % 2 == (0 if args.tagged_half == "even" else 1)].reset_index(drop=True)
+        from helpers.maskers.parser_pseudo import half_of
+
+        tags = half_of(tags, args.tagged_half)
     held = ccp.load_ccp(args.dir, "heldout")
     if args.cached_only:
         tags = tags[[(args.probs / "tagged" / f"{i}.npz").exists() for i in tags.image_id]].reset_index(drop=True)

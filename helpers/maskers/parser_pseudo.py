@@ -17,11 +17,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-GARMENT = (3, 4, 5, 6, 7)          # dress, top, skirt, trousers, other clothes (helpers.ccp.CLASSES)
-KIND_CLASS = {"dress": 3, "top": 4, "skirt": 5, "trousers": 6, "other": 7}
-NON_GARMENT = (0, 1, 2, 8)         # background, skin, hair, accessory
+from helpers.maskers import garments as G
+
+GARMENT = G.GARMENT                               # dress, top, skirt, trousers, other clothes
+KIND_CLASS = {**G.KIND_CLASS, "other": GARMENT[-1]}
+NON_GARMENT = (0, 1, 2, 8)                        # background, skin, hair, accessory
 IGNORE = 255
+
+
+def half_of(tags: pd.DataFrame, half: str) -> pd.DataFrame:
+    """The tagged photos with even or odd numbers: the pseudo-labelled half and the half the
+    presence head is trained and scored on never meet."""
+    return tags[tags.number % 2 == (0 if half == "even" else 1)].reset_index(drop=True)
 
 
 def other_clothes(tags) -> bool:
@@ -72,8 +81,7 @@ def tagged_items(root: Path | str, probs_dir: Path | str, half: str = "even", **
     from helpers import ccp
     from helpers.maskers import parser_backbone as pb
 
-    tags = ccp.load_tags(root)
-    tags = tags[tags.number % 2 == (0 if half == "even" else 1)]
+    tags = half_of(ccp.load_tags(root), half)
     images, labels = [], []
     for rec in tags.to_dict("records"):
         path = Path(probs_dir) / f"{rec['image_id']}.npz"
