@@ -195,6 +195,43 @@ def results_table(directory: Path | str, pattern: str = "ccp-heldout-*.json") ->
     return pd.DataFrame(rows)
 
 
+PROMPT_ORDER = ("clothes", "dress", "top", "skirt", "trousers")
+
+
+def prompt_table(directory: Path | str, pattern: str = "ccp-cv-*-parser.json") -> pd.DataFrame:
+    """Every prompt's committed cross-validated figures (helpers.maskers.garments_train) as one
+    table: held-out mask IoU with its 95 % interval, and on the tagged photos how often a garment
+    is cut out although the photo has none, or "not found" although it has one (percentages)."""
+    import json
+
+    rows = []
+    for path in Path(directory).glob(pattern):
+        doc = json.loads(path.read_text())
+        held, tagged = doc["heldout_cv"], doc.get("tagged_cv") or {}
+        rows.append({"prompt": doc["prompt"], "held-out photos": held["photos"], "mean IoU": held["iou_mean"],
+                     "IoU 95 % CI": _interval(held["ci95"]),
+                     "wrong cut-out when absent (%)": _percent(tagged.get("false_cutout_rate")),
+                     "its 95 % CI (%)": _interval(tagged.get("false_cutout_ci95"), percent=True),
+                     "not found when present (%)": _percent(tagged.get("not_found_rate")),
+                     "presence AUC": tagged.get("presence_auc_5fold")})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    rank = {p: n for n, p in enumerate(PROMPT_ORDER)}
+    return table.sort_values("prompt", key=lambda c: c.map(lambda p: rank.get(p, len(rank)))).reset_index(drop=True)
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(100 * share, 1)
+
+
+def _interval(pair: list[float] | None, *, percent: bool = False) -> str | None:
+    """[low, high] as "0.86-0.89", or in percent "45-51"."""
+    if not pair:
+        return None
+    return f"{100 * pair[0]:.0f}–{100 * pair[1]:.0f}" if percent else f"{pair[0]:.2f}–{pair[1]:.2f}"
+
+
 def ccp_examples(masker, root: Path | str, n: int = 3, prompt: str = "clothes", split: str = "heldout") -> list[dict]:
     """The first `n` photos of a CCP split with the masker's mask and the ground truth (for a
     figure): image_id, image, pred, truth, iou, quality; a failure gives pred None and its reason."""

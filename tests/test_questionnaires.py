@@ -21,7 +21,7 @@ ANSWERS = {
                    4: ["intersection over union"], 5: ["mirror image", "agree", "0.8"],
                    6: ["masker calls", "from the cache"]},
     "A1_parser": {1: ["divisible by 5", "never used to train or tune"], 2: ["0.88", "pose masker"],
-                  3: ["missed the worst one", "both views"], 4: ["maskPrompt"]},
+                  3: ["missed the worst one", "both views"], 4: ["maskPrompt"], 5: ["skirt rests on 8 held-out photos", "intervals are wide"]},
     "03_cutting": {1: ["square crop", "fills the frame"], 2: ["share", "plain white"],
                    3: ["Dilation", "feathering"], 4: ["NoGarment"], 5: ["from the cache"]},
     "04_embedding": {1: ["1,344", "length 1"], 2: ["ONNX Runtime", "faster than PyTorch"],
