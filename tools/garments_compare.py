@@ -1,63 +1,90 @@
 """Two runs of helpers.maskers.garments_train side by side, paired where the truth is the same.
 
-`python tools/garments_compare.py OLD_RESULTS NEW_RESULTS OLD.npz NEW.npz [CCP_DIR]`: the results
-folders (ccp-cv-<prompt>-parser.json, with per_image) and the --dump files of two runs. Prints,
-per prompt: held-out CV IoU of each run and the paired difference (95 % bootstrap interval) over
-the photos in both whose truth has no "jumper" pixel; per kind on the tagged photos: presence AUC
-(bootstrap interval), false cut-out and not-found rates of each run, and their paired differences
-over the photos without a "jumper" tag (labels the same under either grouping). With
+`python tools/garments_compare.py OLD_RESULTS NEW_RESULTS OLD.npz NEW.npz [CCP_DIR] [--same-grouping]`:
+the results folders (ccp-cv-<prompt>-parser.json, with per_image) and the --dump files of two runs.
+Prints, per prompt: held-out CV IoU of each run and the paired difference (95 % bootstrap interval)
+over the photos in both whose truth has no "jumper" pixel; per kind on the tagged photos: presence
+AUC (bootstrap interval), false cut-out and not-found rates of each run, and their paired
+differences over the photos without a "jumper" tag (labels the same under either grouping). With
 --same-grouping (both runs with one helpers.ccp grouping, e.g. two parser networks) the pairs are
 over every photo.
 """
-import json, sys
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
-from helpers.metrics import bootstrap_mean
+
+from garments_presence_cv import auc_ci
 from helpers import ccp
-same_grouping = "--same-grouping" in sys.argv   # both runs with one grouping: pair on every photo
-sys.argv = [a for a in sys.argv if a != "--same-grouping"]
-old_dir, new_dir, old_npz, new_npz = sys.argv[1:5]
-root = sys.argv[5] if len(sys.argv) > 5 else "../shared/realdata/ccp-dev"
-jump = ccp._ids(root, ("jumper",))
-def has_jumper(img):
-    if same_grouping:
-        return False
-    return bool(np.isin(ccp.label_map(root, img), jump).any())
-def ci(v):
-    r = bootstrap_mean(np.asarray(v, float), rounds=2000); return [round(x, 3) for x in r["ci95"]]
-for p in ("clothes", "dress", "top", "skirt", "trousers"):
-    a = json.load(open(f"{old_dir}/ccp-cv-{p}-parser.json")); b = json.load(open(f"{new_dir}/ccp-cv-{p}-parser.json"))
-    print(p, "old", a["heldout_cv"]["photos"], a["heldout_cv"]["iou_mean"], a["heldout_cv"]["ci95"], "nf", a["heldout_cv"]["not_found"],
-          "| new", b["heldout_cv"]["photos"], b["heldout_cv"]["iou_mean"], b["heldout_cv"]["ci95"], "nf", b["heldout_cv"]["not_found"],
-          "| new p3", b.get("heldout_p3_baseline", {}).get("iou_mean"), b.get("heldout_p3_baseline", {}).get("ci95"))
-    if "per_image" not in a: continue
-    oa = {r["image"]: r["iou"] for r in a["per_image"]}; ob = {r["image"]: r["iou"] for r in b["per_image"]}
-    common = sorted(set(oa) & set(ob)); same = [i for i in common if not has_jumper(i)]
-    only_a = sorted(set(oa) - set(ob)); only_b = sorted(set(ob) - set(oa)); changed = [i for i in common if has_jumper(i)]
-    d = [ob[i] - oa[i] for i in same]
-    print("   paired on", len(same), "photos, same truth: diff", round(float(np.mean(d)), 4), ci(d), "| truth changed:", changed,
-          "only old:", only_a, "only new:", only_b, {i: (oa.get(i), ob.get(i)) for i in changed + only_a + only_b})
-from sklearn.metrics import roc_auc_score
-A, B = np.load(old_npz), np.load(new_npz)
-assert (A["image_id"] == B["image_id"]).all()
-tags = ccp.load_tags(root).set_index("image_id")
-jt = np.array([("jumper" in tags.loc[i, "tags"]) and not same_grouping for i in A["image_id"]])
-print("tagged photos with jumper:", jt.sum())
-rng = np.random.default_rng(0)
-for k, kind in enumerate(("dress", "top", "skirt", "trousers")):
-    out = [kind]
-    for name, Z in (("old", A), ("new", B)):
-        y, p, f = Z["present"][:, k], Z["presence_oof"][:, k], Z[f"found_{kind}"]
-        boots = []
-        n = len(y)
-        for _ in range(2000):
-            s = rng.integers(0, n, n)
-            if y[s].all() or not y[s].any(): continue
-            boots.append(roc_auc_score(y[s], p[s]))
-        out.append(f"{name}: AUC {roc_auc_score(y, p):.3f} [{np.percentile(boots, 2.5):.3f}, {np.percentile(boots, 97.5):.3f}]"
-                   f" cut {f[~y].mean():.3f} {ci(f[~y].astype(float))} of {(~y).sum()} nf {(~f[y]).mean():.3f} {ci((~f[y]).astype(float))} of {y.sum()}")
-    # paired on photos without a jumper tag (labels identical)
-    keep = ~jt
-    ya, fa, fb = A["present"][keep, k], A[f"found_{kind}"][keep], B[f"found_{kind}"][keep]
-    out.append(f"paired (no jumper tag, {keep.sum()}): cut diff {(fb[~ya].astype(float) - fa[~ya]).mean():+.3f} "
-               f"{ci(fb[~ya].astype(float) - fa[~ya])} nf diff {((~fb[ya]).astype(float) - (~fa[ya])).mean():+.3f} {ci((~fb[ya]).astype(float) - (~fa[ya]))}")
-    print("\n   ".join(out))
+from helpers.metrics import bootstrap_mean
+
+PROMPTS = ("clothes", "dress", "top", "skirt", "trousers")
+
+
+def ci(values) -> list[float]:
+    return [round(x, 3) for x in bootstrap_mean(np.asarray(values, float), rounds=2000)["ci95"]]
+
+
+def heldout(old_dir: Path, new_dir: Path, has_jumper) -> None:
+    """Held-out CV IoU of both runs, paired over the photos whose truth is the same in both."""
+    for prompt in PROMPTS:
+        a, b = (json.loads((d / f"ccp-cv-{prompt}-parser.json").read_text()) for d in (old_dir, new_dir))
+        ha, hb = a["heldout_cv"], b["heldout_cv"]
+        print(prompt, "old", ha["photos"], ha["iou_mean"], ha["ci95"], "nf", ha["not_found"],
+              "| new", hb["photos"], hb["iou_mean"], hb["ci95"], "nf", hb["not_found"])
+        if "per_image" not in a or "per_image" not in b:
+            continue
+        oa = {r["image"]: r["iou"] for r in a["per_image"]}
+        ob = {r["image"]: r["iou"] for r in b["per_image"]}
+        common = sorted(set(oa) & set(ob))
+        same = [i for i in common if not has_jumper(i)]
+        other = [i for i in common if has_jumper(i)] + sorted(set(oa) ^ set(ob))
+        d = [ob[i] - oa[i] for i in same]
+        print(f"   paired on {len(same)} photos, same truth: diff {np.mean(d):+.4f} {ci(d)}",
+              "| truth changed or in one run only:", {i: (oa.get(i), ob.get(i)) for i in other})
+
+
+def tagged(old: dict, new: dict, jumper_tag: np.ndarray) -> None:
+    """Per kind: AUC and error rates of each run; paired differences on the photos whose tags
+    mean the same under both groupings."""
+    keep = ~jumper_tag
+    for k, kind in enumerate(("dress", "top", "skirt", "trousers")):
+        lines = [kind]
+        for name, run in (("old", old), ("new", new)):
+            from sklearn.metrics import roc_auc_score
+
+            y, p, found = run["present"][:, k], run["presence_oof"][:, k], run[f"found_{kind}"]
+            lines.append(f"{name}: AUC {roc_auc_score(y, p):.3f} {auc_ci(y, p, rounds=2000)}"
+                         f" cut {found[~y].mean():.3f} {ci(found[~y])} of {(~y).sum()}"
+                         f" nf {(~found[y]).mean():.3f} {ci(~found[y])} of {y.sum()}")
+        y, fa, fb = old["present"][keep, k], old[f"found_{kind}"][keep], new[f"found_{kind}"][keep]
+        cut = fb[~y].astype(float) - fa[~y]
+        miss = (~fb[y]).astype(float) - (~fa[y])
+        lines.append(f"paired ({keep.sum()} photos): cut diff {cut.mean():+.3f} {ci(cut)} nf diff {miss.mean():+.3f} {ci(miss)}")
+        print("\n   ".join(lines))
+
+
+def main(argv: list[str]) -> None:
+    same_grouping = "--same-grouping" in argv
+    args = [a for a in argv if a != "--same-grouping"]
+    old_dir, new_dir, old_npz, new_npz = (Path(a) for a in args[:4])
+    root = args[4] if len(args) > 4 else "../shared/realdata/ccp-dev"
+    jumper = np.flatnonzero(np.asarray(ccp.label_names(root)) == "jumper")
+
+    def has_jumper(image: str) -> bool:
+        return not same_grouping and bool(np.isin(ccp.label_map(root, image), jumper).any())
+
+    heldout(old_dir, new_dir, has_jumper)
+    old, new = np.load(old_npz), np.load(new_npz)
+    assert (old["image_id"] == new["image_id"]).all(), "the two dumps hold different photos"
+    tags = ccp.load_tags(root).set_index("image_id")
+    jumper_tag = np.array([not same_grouping and "jumper" in tags.loc[i, "tags"] for i in old["image_id"]])
+    print("tagged photos with jumper:", int(jumper_tag.sum()))
+    tagged(old, new, jumper_tag)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
