@@ -281,3 +281,18 @@ def test_notebook_04_runs_and_shows_shoot_vs_item_clustering(warm_env, tmp_path)
     assert rec["second_run_calls"] == 0
     assert rec["nn_same_shoot_full"] > rec["nn_same_shoot_garment"]
     assert rec["nn_same_item_garment"] > rec["nn_same_item_full"]
+
+
+def test_project_2d_keeps_the_two_directions_of_most_variance():
+    """PCA by hand: the projection's variances are the covariance's two largest eigenvalues, its
+    axes are uncorrelated, and the picture does not depend on the run (signs fixed)."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((200, 40)) * np.linspace(3.0, 0.1, 40) + 5.0   # variance falls along the axes
+    points = embedding.project_2d(vectors)
+    assert points.shape == (200, 2)
+    top = np.sort(np.linalg.eigvalsh(np.cov(vectors, rowvar=False)))[::-1][:2]
+    assert np.allclose(points.var(axis=0, ddof=1), top)
+    assert abs(np.corrcoef(points.T)[0, 1]) < 1e-8
+    assert np.allclose(points.mean(axis=0), 0, atol=1e-9)
+    again = embedding.project_2d(vectors[rng.permutation(200)])
+    assert np.allclose(np.sort(again[:, 0]), np.sort(points[:, 0]))   # same directions, same signs
