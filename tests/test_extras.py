@@ -28,6 +28,16 @@ def test_masks_train_without_the_train_extra_says_what_to_install(tmp_path, bloc
     assert f"needs {blocked[0]}" in out.stderr and "`make install-train`" in out.stderr
 
 
+def test_training_the_presence_head_without_scikit_learn_says_what_to_install(tmp_path):
+    """scikit-learn is in the train extra (only training uses it): the head's trainer says so in one line."""
+    code = ("import sys\nsys.modules['sklearn'] = None\nfrom helpers.maskers.garments_train import main\n"
+            f"sys.exit(main([{str(tmp_path)!r}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert "needs sklearn" in out.stderr and "`make install-train`" in out.stderr
+
+
 def test_models_build_without_torch_says_what_to_install():
     out = _run_blocked(("torch",), ["models", "build"])
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr

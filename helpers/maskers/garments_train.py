@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from helpers import ccp
+from helpers.errors import MissingExtra
+from helpers.extras import require
 from helpers.maskers import garments as G
 
 PROMPTS = ("dress", "top", "skirt", "trousers", "clothes")
@@ -125,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="train and score the head on this half of the tagged photos only (the network was "
                          "trained on pseudo-labels of the other half: helpers.maskers.parser_pseudo)")
     args = ap.parse_args(argv)
+    try:
+        require("sklearn", "train", "training the garment-presence head")
+    except MissingExtra as err:   # one line, not an ImportError deep inside the run
+        print(err, file=sys.stderr)
+        return 2
     t0 = time.time()
     tags = ccp.load_tags(args.dir)
     if args.tagged_half:
