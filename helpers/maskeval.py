@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from helpers.maskers.garments import KINDS
 from helpers.maskpool import MaskRun
 
 
@@ -195,7 +196,7 @@ def results_table(directory: Path | str, pattern: str = "ccp-heldout-*.json") ->
     return pd.DataFrame(rows)
 
 
-PROMPT_ORDER = ("clothes", "dress", "top", "skirt", "trousers")
+PROMPT_ORDER = ("clothes", *KINDS)   # every worn garment first, then each kind
 
 
 def prompt_table(directory: Path | str, pattern: str = "ccp-cv-*-parser.json") -> pd.DataFrame:

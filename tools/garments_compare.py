@@ -19,9 +19,10 @@ import numpy as np
 
 from garments_presence_cv import auc_ci
 from helpers import ccp
+from helpers.maskers import garments as G
 from helpers.metrics import bootstrap_mean
 
-PROMPTS = ("clothes", "dress", "top", "skirt", "trousers")
+PROMPTS = ("clothes", *G.KINDS)
 
 
 def ci(values) -> list[float]:
@@ -51,7 +52,7 @@ def tagged(old: dict, new: dict, jumper_tag: np.ndarray) -> None:
     """Per kind: AUC and error rates of each run; paired differences on the photos whose tags
     mean the same under both groupings."""
     keep = ~jumper_tag
-    for k, kind in enumerate(("dress", "top", "skirt", "trousers")):
+    for k, kind in enumerate(G.KINDS):
         lines = [kind]
         for name, run in (("old", old), ("new", new)):
             from sklearn.metrics import roc_auc_score
