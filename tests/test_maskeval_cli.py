@@ -169,3 +169,10 @@ def test_masks_train_runs_end_to_end_on_the_tiny_tree(ccp_tree, parser_env, monk
     assert masker.model_id != ParserMasker().model_id
     probs = masker.raw_probabilities(Image.open(ccp_tree / "photos" / "0005.jpg"))
     assert probs.shape == (9, 96, 64) and np.allclose(probs.sum(0), 1, atol=1e-4)
+    assert record["seed"] == 0 and "--seed" not in record["command"]
+    other = tmp_path / "net-seed3.npz"   # another seed: another network, and the record says which
+    assert helpers_main(["masks", "train", "--dataset", "ccp", str(ccp_tree), "--out", str(other), "--epochs", "1",
+                         "--seed", "3"]) == 0
+    record3 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record3["seed"] == 3 and record3["command"].endswith("--seed 3")
+    assert out.read_bytes() != other.read_bytes()

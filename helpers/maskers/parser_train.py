@@ -11,7 +11,7 @@ What it does (about 15-20 minutes on 2 cores; the committed run's timings are in
 3. The network (helpers.maskers.parser_net: EfficientNet-Lite0, blocks after stride 4 fine-tuned,
    stride-4 decoder) is trained end to end: AdamW one-cycle (backbone 5e-4, decoder 3e-3),
    batch 8, cross-entropy at stride 4 (padding ignored), 10 epochs,
-   seed 0, with random flips, scale 0.8-1.25, rotation +-6 degrees, shifts and colour jitter.
+   seed 0 (`--seed`), with random flips, scale 0.8-1.25, rotation +-6 degrees, shifts and colour jitter.
 4. The tuned weights are written as an .npz (helpers.maskers.parser_net.save_weights).
 Optional, tried and not adopted (data/results/README.md, "Tried and rejected"): `--pseudo PROBS`
 adds tag-constrained pseudo-labels of one half of the tagged photos (helpers.maskers.parser_pseudo;
@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="optional: start from these tuned weights (a fine-tune) instead of the ImageNet backbone")
     ap.add_argument("--lr-backbone", type=float, default=5e-4)
     ap.add_argument("--lr-decoder", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="the random seed of initialisation, order and augmentation (several seeds measure the spread)")
     args = ap.parse_args(argv)
     if args.epochs < 1:
         ap.error("--epochs must be at least 1")
@@ -178,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     net = parser_net.load(args.init) if args.init else parser_net.build()
     net = train(net, photos, catalog, epochs=args.epochs, dress_weight=args.dress_weight,
                 lr_backbone=args.lr_backbone, lr_decoder=args.lr_decoder,
-                pseudo=pseudo, pseudo_per_epoch=args.pseudo_per_epoch)
+                pseudo=pseudo, pseudo_per_epoch=args.pseudo_per_epoch, seed=args.seed)
     parser_net.save_weights(net, args.out)
     record = {"weights": str(args.out), "photos": int(len(photos[0])),
               "catalog_images": int(len(catalog[0])) if catalog is not None else 0, "epochs": args.epochs,
-              "dress_weight": args.dress_weight,
+              "dress_weight": args.dress_weight, "seed": args.seed,
               "pseudo_images": int(len(pseudo[0])) if pseudo is not None else 0,
               "pseudo_per_epoch": args.pseudo_per_epoch if pseudo is not None else 0, "load_s": round(t1 - t0, 1), "train_s": round(time.time() - t1, 1),
               "date": date.today().isoformat(),
@@ -190,6 +192,6 @@ def main(argv: list[str] | None = None) -> int:
               + (f" --pseudo PROBS --pseudo-half {args.pseudo_half} --pseudo-per-epoch {args.pseudo_per_epoch}"
                  if pseudo is not None else "")
               + (f" --init {args.init} --lr-backbone {args.lr_backbone} --lr-decoder {args.lr_decoder}" if args.init else "")
-              + f" --epochs {args.epochs}"}
+              + f" --epochs {args.epochs}" + (f" --seed {args.seed}" if args.seed else "")}
     print(json.dumps(record))
     return 0
