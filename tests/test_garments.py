@@ -153,3 +153,25 @@ def test_trainer_caches_the_maskers_probabilities(masker, small_catalog, tmp_pat
     image = open_image(path)
     assert size == (image.height, image.width)
     assert np.abs(half - masker.probabilities(image)).max() <= 1 / 255 + 1e-6
+
+
+def test_a_retrained_head_is_not_served_the_old_heads_masks(small_catalog, tmp_path, monkeypatch):
+    """The mask cache key holds the head's hash: after models/garments.json changes, a mask the
+    old head made is a cache miss, not a stale answer."""
+    import json
+
+    from helpers.cache import Cache
+    from helpers.maskpool import mask_one_cached
+
+    path = load_catalog(small_catalog).table.image_path.iloc[0]
+    data, image, cache = open(path, "rb").read(), open_image(path), Cache(tmp_path / "cache")
+    assert mask_one_cached(ParserMasker(), image, data, "dress", cache).mean() > 0.02
+    assert mask_one_cached(ParserMasker(), image, data, "dress", cache).mean() > 0.02   # a hit
+    doc = json.loads(garments.MODEL_PATH.read_text())
+    doc["rules"]["dress"]["gate"] = 1.01   # a head that never finds a dress
+    retrained = tmp_path / "garments.json"
+    retrained.write_text(json.dumps(doc))
+    monkeypatch.setattr(garments, "MODEL_PATH", retrained)
+    assert garments.digest() != garments.digest(garments.MODEL_PATH.parent / "missing.json") == "none"
+    with pytest.raises(MaskError, match="no dress found"):
+        mask_one_cached(ParserMasker(), image, data, "dress", cache)

@@ -68,9 +68,21 @@ def _load(path: str) -> dict | None:
     return doc
 
 
-def model(path: Path | str = MODEL_PATH) -> dict | None:
-    """The presence head (models/garments.json), or None when the file is missing."""
-    return _load(str(path))
+def model(path: Path | str | None = None) -> dict | None:
+    """The presence head (default: models/garments.json), or None when the file is missing."""
+    return _load(str(MODEL_PATH if path is None else path))
+
+
+def digest(path: Path | str | None = None) -> str:
+    """A short hash of the head's file ("none" without one). Why: it is part of the parser's mask
+    cache key, so that masks made with an older head are not served after the head is retrained
+    (a `git pull` that brings a new models/garments.json recomputes the masks it changes)."""
+    p = Path(MODEL_PATH if path is None else path)
+    if not p.is_file():
+        return "none"
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:12]
 
 
 def _logit(x: np.ndarray, head: dict) -> float:

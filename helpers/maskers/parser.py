@@ -110,7 +110,11 @@ class ParserMasker:
                             "with `python -m helpers masks train --dataset ccp DIR` or use masker='pose'")
         digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:12]
         self.model_id = f"parser-effl0-{digest}-{self.VERSION}" + ("" if refine else "-raw") + ("" if flip else "-noflip")
-        self.cache_params = {"algo": self.VERSION, "refine": refine, "flip": flip, "product": "fg1"}
+        from helpers.maskers import garments
+
+        # the presence head decides which garment a prompt cuts out: its hash is part of the key
+        self.cache_params = {"algo": self.VERSION, "refine": refine, "flip": flip, "product": "fg1",
+                             "head": garments.digest()}
         self.cache_dir, self.threads, self.refine, self.flip = cache_dir, threads, refine, flip
         self._net = None
         self.last_quality: float | None = None
