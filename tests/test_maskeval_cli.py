@@ -176,3 +176,14 @@ def test_masks_train_runs_end_to_end_on_the_tiny_tree(ccp_tree, parser_env, monk
     record3 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record3["seed"] == 3 and record3["command"].endswith("--seed 3")
     assert out.read_bytes() != other.read_bytes()
+    # garments_train --weights: the head is trained on this network's probabilities, not the committed one's
+    from helpers.maskers import garments_train
+    from helpers.maskers.parser import _photo
+
+    photo = ccp_tree / "photos" / "0005.jpg"
+    garments_train.compute_probs(ccp_tree, [("p", photo)], tmp_path / "probs", out)
+    half, _ = garments_train.half_probs(tmp_path / "probs" / "p.npz")
+    image = Image.open(photo)
+    assert np.abs(half - masker.probabilities(image)).max() <= 1 / 255 + 1e-6
+    assert np.abs(half - ParserMasker().probabilities(image)).max() > 0.05
+    assert _photo(image).shape[:2] == garments_train.half_probs(tmp_path / "probs" / "p.npz")[1]

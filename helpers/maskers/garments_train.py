@@ -1,7 +1,8 @@
 """Train the garment-presence head and choose the per-prompt rule by cross-validation.
 
 `python -m helpers.maskers.garments_train DIR [--probs CACHE] [--out models/garments.json]
-[--results data/results]`
+[--results data/results] [--weights NPZ]` (--weights: judge another parser network, a `masks train`
+run; tools/parser_candidates.py does that for several networks and compares them)
 
 Honest protocol (the parser network was trained on the pixel-labelled photos with number % 5 != 0):
 * the presence head is trained on the 1,094 tagged photos (never seen by the network); its
@@ -46,8 +47,9 @@ def half_probs(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
         return z["half"].astype(np.float32) / 255.0, tuple(int(v) for v in z["size"])
 
 
-def compute_probs(root: Path, items, cache: Path) -> None:
-    """The parser's half-size refined probabilities of each photo, cached as uint8 npz."""
+def compute_probs(root: Path, items, cache: Path, weights: Path | None = None) -> None:
+    """The parser's half-size refined probabilities of each photo, cached as uint8 npz; `weights`:
+    another network's tuned weights (a `masks train` run) instead of the committed ones."""
     from PIL import Image
 
     from helpers.maskers import parser as P
@@ -58,7 +60,7 @@ def compute_probs(root: Path, items, cache: Path) -> None:
         out = cache / f"{image_id}.npz"
         if out.exists():
             continue
-        masker = masker or P.ParserMasker()
+        masker = masker or (P.ParserMasker(weights_path=weights) if weights else P.ParserMasker())
         rgb = P._photo(Image.open(path))
         half = masker._working(masker._views(rgb), P._small(rgb))[0]
         np.savez(out, half=np.clip(np.round(half * 255), 0, 255).astype(np.uint8), size=np.array(rgb.shape[:2]))
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tagged-half", choices=("even", "odd"), default=None,
                     help="train and score the head on this half of the tagged photos only (the network was "
                          "trained on pseudo-labels of the other half: helpers.maskers.parser_pseudo)")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="the parser network to judge: tuned weights from `masks train` (default: the committed "
+                         "network; others need the train extra). Give each network its own --probs cache")
     args = ap.parse_args(argv)
     try:
         require("sklearn", "train", "training the garment-presence head")
@@ -141,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     held = ccp.load_ccp(args.dir, "heldout")
     if args.cached_only:
         tags = tags[[(args.probs / "tagged" / f"{i}.npz").exists() for i in tags.image_id]].reset_index(drop=True)
-    compute_probs(args.dir, list(zip(tags.image_id, tags.image_path)), args.probs / "tagged")
-    compute_probs(args.dir, list(zip(held.image_id, held.image_path)), args.probs / "heldout")
+    compute_probs(args.dir, list(zip(tags.image_id, tags.image_path)), args.probs / "tagged", args.weights)
+    compute_probs(args.dir, list(zip(held.image_id, held.image_path)), args.probs / "heldout", args.weights)
 
     # ---- tagged photos: features, presence head by 5 folds
     tprobs = [half_probs(args.probs / "tagged" / f"{i}.npz") for i in tags.image_id]
