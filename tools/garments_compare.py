@@ -20,9 +20,10 @@ import numpy as np
 from garments_presence_cv import auc_ci
 from helpers import ccp
 from helpers.maskers import garments as G
+from helpers.maskeval import PROMPT_ORDER
 from helpers.metrics import bootstrap_mean
 
-PROMPTS = ("clothes", *G.KINDS)
+PROMPTS = PROMPT_ORDER   # clothes, then each garment kind
 
 
 def ci(values) -> list[float]:

@@ -28,7 +28,7 @@ import garments_compare
 from helpers.maskers import garments as G
 from helpers.maskers import garments_train, parser_net
 
-PROMPTS = ("clothes", *G.KINDS)
+PROMPTS = garments_compare.PROMPTS
 
 
 @contextlib.contextmanager

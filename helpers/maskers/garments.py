@@ -77,12 +77,10 @@ def digest(path: Path | str | None = None) -> str:
     """A short hash of the head's file ("none" without one). Why: it is part of the parser's mask
     cache key, so that masks made with an older head are not served after the head is retrained
     (a `git pull` that brings a new models/garments.json recomputes the masks it changes)."""
-    p = Path(MODEL_PATH if path is None else path)
-    if not p.is_file():
-        return "none"
-    import hashlib
+    from helpers.onnxmodels import sha256_file
 
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+    p = Path(MODEL_PATH if path is None else path)
+    return sha256_file(p)[:12] if p.is_file() else "none"
 
 
 def _logit(x: np.ndarray, head: dict) -> float:

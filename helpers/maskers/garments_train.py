@@ -60,7 +60,7 @@ def compute_probs(root: Path, items, cache: Path, weights: Path | None = None) -
         out = cache / f"{image_id}.npz"
         if out.exists():
             continue
-        masker = masker or (P.ParserMasker(weights_path=weights) if weights else P.ParserMasker())
+        masker = masker or P.ParserMasker(weights_path=weights or P.WEIGHTS_PATH)
         rgb = P._photo(Image.open(path))
         half = masker._working(masker._views(rgb), P._small(rgb))[0]
         np.savez(out, half=np.clip(np.round(half * 255), 0, 255).astype(np.uint8), size=np.array(rgb.shape[:2]))

@@ -32,7 +32,6 @@ parser's own clothes mask.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -108,10 +107,11 @@ class ParserMasker:
         if not self.weights_path.is_file():
             raise MaskError("model_unavailable", f"the parser weights {self.weights_path} are missing; train them "
                             "with `python -m helpers masks train --dataset ccp DIR` or use masker='pose'")
-        digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:12]
-        self.model_id = f"parser-effl0-{digest}-{self.VERSION}" + ("" if refine else "-raw") + ("" if flip else "-noflip")
         from helpers.maskers import garments
+        from helpers.onnxmodels import sha256_file
 
+        digest = sha256_file(self.weights_path)[:12]
+        self.model_id = f"parser-effl0-{digest}-{self.VERSION}" + ("" if refine else "-raw") + ("" if flip else "-noflip")
         # the presence head decides which garment a prompt cuts out: its hash is part of the key
         self.cache_params = {"algo": self.VERSION, "refine": refine, "flip": flip, "product": "fg1",
                              "head": garments.digest()}
