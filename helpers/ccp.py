@@ -21,11 +21,17 @@ from helpers.errors import DatasetError
 
 # Garment groups by CCP label name (names as in label_list.mat). CCP's "jumper" is the US
 # pinafore, a one-piece dress (none of its 37 tagged photos also carries "dress"; by eye nearly
-# all are dresses), not the British sweater: it counts as a dress.
+# all are dresses), not the British sweater: it counts as a dress. CCP's "suit" marks the suit
+# jacket only (the suit's trousers are labelled pants / shorts), "cape" a cape or poncho worn like a
+# coat, "bodysuit" a leotard worn as a top: all three count as tops. CCP's "jeans" names the cloth,
+# not the garment: a denim jacket is "jeans" too, so a separate jeans region worn on the upper body
+# counts as a top (`class_map`).
 DRESS = ("dress", "jumper")
 TOP = ("top", "blouse", "shirt", "t-shirt", "sweater", "sweatshirt", "hoodie", "cardigan",
-       "blazer", "jacket", "coat", "vest")
+       "blazer", "jacket", "coat", "vest", "suit", "cape", "bodysuit")
 TROUSERS = ("pants", "jeans", "shorts", "leggings")
+DENIM = "jeans"
+UPPER_BODY = 0.45   # a jeans region whose centre lies above this share of the person's height is a top
 CLOTHES = ("blazer", "blouse", "bodysuit", "bra", "cape", "cardigan", "coat", "dress", "hoodie", "intimate",
            "jacket", "jeans", "jumper", "leggings", "panties", "pants", "romper", "shirt", "shorts", "skirt",
            "suit", "sweater", "sweatshirt", "swimwear", "t-shirt", "top", "vest")
@@ -121,16 +127,15 @@ def _read_mat(path: Path, variable: str) -> np.ndarray:
 def truth_mask(root: Path | str, image: str | Path, prompt: str) -> np.ndarray:
     """Bool ground-truth mask of `prompt` (dress / top / skirt / trousers / clothes / person)."""
     prompt = prompt.strip().lower()
-    labels = label_map(root, image)
     if prompt == "person":
-        return labels != 0
+        return label_map(root, image) != 0
     if prompt not in PROMPT_LABELS:
         raise ValueError(f"unknown prompt {prompt!r}; choose from {', '.join(PROMPTS)}")
-    return np.isin(labels, _ids(str(root), PROMPT_LABELS[prompt]))
+    return np.isin(class_map(root, image), PROMPT_CLASSES[prompt])
 
 
 def class_map(root: Path | str, image: str | Path) -> np.ndarray:
-    """Per-pixel parser class ids (see CLASSES) of one photo."""
+    """Per-pixel parser class ids (see CLASSES) of one photo; the prompts' truth is made of these."""
     labels = label_map(root, image)
     r = str(root)
     lut = np.full(256, CLASSES.index("accessory"), np.uint8)  # any other named label: shoes, bags, ...
@@ -139,7 +144,26 @@ def class_map(root: Path | str, image: str | Path) -> np.ndarray:
               "trousers": TROUSERS, "other": tuple(set(CLOTHES) - set(DRESS) - set(TOP) - set(TROUSERS) - {"skirt"})}
     for name, members in groups.items():
         lut[_ids(r, members)] = CLASSES.index(name)
-    return lut[labels]
+    classes = lut[labels]
+    classes[upper_body_denim(labels, _ids(r, (DENIM,)))] = CLASSES.index("top")
+    return classes
+
+
+def upper_body_denim(labels: np.ndarray, denim_ids: np.ndarray) -> np.ndarray:
+    """The "jeans" pixels that are a denim jacket or shirt, not trousers: each separate jeans region
+    (8-connected) whose centre lies in the upper UPPER_BODY of the person's height (rows holding any
+    labelled pixel). A denim shirt that touches the jeans below it stays trousers, as labelled."""
+    import cv2
+
+    denim = np.isin(labels, denim_ids)
+    out = np.zeros(labels.shape, bool)
+    if not denim.any():
+        return out
+    rows = np.flatnonzero((labels != 0).any(1))
+    top, height = rows[0], max(1, rows[-1] - rows[0])
+    n, regions, _, centres = cv2.connectedComponentsWithStats(denim.astype(np.uint8), connectivity=8)
+    upper = [c for c in range(1, n) if (centres[c, 1] - top) / height < UPPER_BODY]
+    return np.isin(regions, upper) if upper else out
 
 
 # class ids each prompt's mask is the union of

@@ -127,3 +127,34 @@ def test_image_level_tags_errors(tmp_path):
         ccp.image_tags(root, "1007")
     with pytest.raises(FileNotFoundError, match="image-level"):
         ccp.load_tags(tmp_path / "photos")
+
+
+def test_suit_cape_bodysuit_and_denim_jackets_are_tops(tmp_path):
+    """CCP's "suit" is the suit jacket, "cape" a cape worn like a coat, "bodysuit" worn as a top:
+    tops in the truth and the parser's classes. "jeans" names the cloth: a separate jeans region
+    on the upper body is a denim jacket (top); jeans on the legs stay trousers."""
+    root = _tree(tmp_path)
+    gt = np.zeros((20, 6), np.uint8)
+    gt[0, :] = 19          # hair: the person starts here
+    gt[2:6, :] = 46        # suit
+    gt[6:8, :] = 10        # cape
+    gt[8:9, :] = 6         # bodysuit
+    gt[3:7, 0] = 25        # a denim jacket's sleeve: jeans, upper body
+    gt[12:19, 1:5] = 25    # jeans on the legs
+    gt[19, :] = 21         # heels: the person ends here
+    savemat(root / "annotations" / "pixel-level" / "0001.mat", {"groundtruth": gt})
+    top, trousers = ccp.truth_mask(root, "0001", "top"), ccp.truth_mask(root, "0001", "trousers")
+    assert top[2:9].all() and top.sum() == 7 * 6
+    assert trousers[12:19, 1:5].all() and trousers.sum() == 7 * 4
+    assert ccp.truth_mask(root, "0001", "clothes").sum() == 7 * 6 + 7 * 4
+    c = ccp.class_map(root, "0001")
+    assert (c[2:9] == ccp.CLASSES.index("top")).all() and (c[12:19, 1:5] == ccp.CLASSES.index("trousers")).all()
+    gt[7:12, 0] = 25       # the sleeve now reaches the jeans: one region, labelled as trousers
+    gt[12:19, 0] = 25
+    savemat(root / "annotations" / "pixel-level" / "0001.mat", {"groundtruth": gt})
+    assert ccp.truth_mask(root, "0001", "trousers")[3:19, 0].all()
+    (root / "annotations" / "image-level").mkdir(parents=True)
+    Image.new("RGB", (6, 8)).save(root / "photos" / "1010.jpg")
+    savemat(root / "annotations" / "image-level" / "1010.mat", {"tags": np.array([[46], [31]], np.uint8)})
+    row = ccp.load_tags(root).iloc[0]
+    assert row["tags"] == ("pants", "suit") and row["top"] and row["trousers"]

@@ -1,13 +1,14 @@
 """Two runs of helpers.maskers.garments_train side by side, paired where the truth is the same.
 
-`python tools/garments_compare.py OLD_RESULTS NEW_RESULTS OLD.npz NEW.npz [CCP_DIR] [--same-grouping]`:
-the results folders (ccp-cv-<prompt>-parser.json, with per_image) and the --dump files of two runs.
-Prints, per prompt: held-out CV IoU of each run and the paired difference (95 % bootstrap interval)
-over the photos in both whose truth has no "jumper" pixel; per kind on the tagged photos: presence
-AUC (bootstrap interval), false cut-out and not-found rates of each run, and their paired
-differences over the photos without a "jumper" tag (labels the same under either grouping). With
---same-grouping (both runs with one helpers.ccp grouping, e.g. two parser networks) the pairs are
-over every photo.
+`python tools/garments_compare.py OLD_RESULTS NEW_RESULTS OLD.npz NEW.npz [CCP_DIR] [--same-grouping]
+[--changed LABEL,LABEL]`: the results folders (ccp-cv-<prompt>-parser.json, with per_image) and the
+--dump files of two runs. Prints, per prompt: held-out CV IoU of each run and the paired difference
+(95 % bootstrap interval) over the photos in both whose truth has no pixel of a regrouped label;
+per kind on the tagged photos: presence AUC (bootstrap interval), false cut-out and not-found rates
+of each run, and their paired differences over the photos without a regrouped tag (labels the same
+under either grouping). --changed names the CCP labels the two runs group differently (default
+jumper); with --same-grouping (both runs with one helpers.ccp grouping, e.g. two parser networks)
+the pairs are over every photo.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def ci(values) -> list[float]:
     return [round(x, 3) for x in bootstrap_mean(np.asarray(values, float), rounds=2000)["ci95"]]
 
 
-def heldout(old_dir: Path, new_dir: Path, has_jumper) -> None:
+def heldout(old_dir: Path, new_dir: Path, changed) -> None:
     """Held-out CV IoU of both runs, paired over the photos whose truth is the same in both."""
     for prompt in PROMPTS:
         a, b = (json.loads((d / f"ccp-cv-{prompt}-parser.json").read_text()) for d in (old_dir, new_dir))
@@ -42,17 +43,17 @@ def heldout(old_dir: Path, new_dir: Path, has_jumper) -> None:
         oa = {r["image"]: r["iou"] for r in a["per_image"]}
         ob = {r["image"]: r["iou"] for r in b["per_image"]}
         common = sorted(set(oa) & set(ob))
-        same = [i for i in common if not has_jumper(i)]
-        other = [i for i in common if has_jumper(i)] + sorted(set(oa) ^ set(ob))
+        same = [i for i in common if not changed(i)]
+        other = [i for i in common if changed(i)] + sorted(set(oa) ^ set(ob))
         d = [ob[i] - oa[i] for i in same]
         print(f"   paired on {len(same)} photos, same truth: diff {np.mean(d):+.4f} {ci(d)}",
               "| truth changed or in one run only:", {i: (oa.get(i), ob.get(i)) for i in other})
 
 
-def tagged(old: dict, new: dict, jumper_tag: np.ndarray) -> None:
+def tagged(old: dict, new: dict, changed_tag: np.ndarray) -> None:
     """Per kind: AUC and error rates of each run; paired differences on the photos whose tags
     mean the same under both groupings."""
-    keep = ~jumper_tag
+    keep = ~changed_tag
     for k, kind in enumerate(G.KINDS):
         lines = [kind]
         for name, run in (("old", old), ("new", new)):
@@ -71,21 +72,27 @@ def tagged(old: dict, new: dict, jumper_tag: np.ndarray) -> None:
 
 def main(argv: list[str]) -> None:
     same_grouping = "--same-grouping" in argv
+    labels = {"jumper"}
+    if "--changed" in argv:
+        at = argv.index("--changed")
+        labels = set(argv[at + 1].split(","))
+        argv = argv[:at] + argv[at + 2:]
     args = [a for a in argv if a != "--same-grouping"]
     old_dir, new_dir, old_npz, new_npz = (Path(a) for a in args[:4])
     root = args[4] if len(args) > 4 else "../shared/realdata/ccp-dev"
-    jumper = np.flatnonzero(np.asarray(ccp.label_names(root)) == "jumper")
+    ids = np.flatnonzero(np.isin(np.asarray(ccp.label_names(root)), sorted(labels)))
 
-    def has_jumper(image: str) -> bool:
-        return not same_grouping and bool(np.isin(ccp.label_map(root, image), jumper).any())
+    def changed(image: str) -> bool:
+        return not same_grouping and bool(np.isin(ccp.label_map(root, image), ids).any())
 
-    heldout(old_dir, new_dir, has_jumper)
+    heldout(old_dir, new_dir, changed)
     old, new = np.load(old_npz), np.load(new_npz)
     assert (old["image_id"] == new["image_id"]).all(), "the two dumps hold different photos"
     tags = ccp.load_tags(root).set_index("image_id")
-    jumper_tag = np.array([not same_grouping and "jumper" in tags.loc[i, "tags"] for i in old["image_id"]])
-    print("tagged photos with jumper:", int(jumper_tag.sum()))
-    tagged(old, new, jumper_tag)
+    changed_tag = np.array([not same_grouping and bool(labels & set(tags.loc[i, "tags"])) for i in old["image_id"]])
+    if not same_grouping:
+        print(f"tagged photos with a regrouped label ({', '.join(sorted(labels))}):", int(changed_tag.sum()))
+    tagged(old, new, changed_tag)
 
 
 if __name__ == "__main__":
