@@ -168,3 +168,16 @@ def test_parser_fast_drops_the_mirror_view_and_its_score(masker, table, cache_di
     assert fast.last_quality is None   # one view: nothing to agree with
     assert maskeval.mask_iou(quick, _truth(row["garment_mask_path"])) > 0.8
     assert maskeval.mask_iou(quick, masker.mask(image, "dress")) > 0.9
+
+
+def test_garment_words_a_user_types_name_the_parser_region():
+    """Synonyms follow the truth's grouping (helpers.ccp): capes, ponchos and bodysuits are tops; a
+    suit is jacket and trousers (all clothes) unless the user says which part; the last garment word wins."""
+    from helpers.maskers.parser import normalize_prompt
+
+    assert [normalize_prompt(p) for p in ("a wool cape", "poncho", "black bodysuit", "grey sweatshirt")] == ["top"] * 4
+    assert normalize_prompt("navy suit") == "clothes"
+    assert normalize_prompt("suit jacket") == "top" and normalize_prompt("suit trousers") == "trousers"
+    assert normalize_prompt("denim jacket") == "top" and normalize_prompt("blue jeans") == "trousers"
+    with pytest.raises(MaskError):
+        normalize_prompt("hat")

@@ -52,10 +52,11 @@ ALIASES = {
     "dress": "dress", "dresses": "dress", "gown": "dress", "frock": "dress",
     "top": "top", "tops": "top", "shirt": "top", "blouse": "top", "t-shirt": "top", "tshirt": "top",
     "sweater": "top", "jumper": "top", "hoodie": "top", "cardigan": "top", "jacket": "top", "coat": "top",
-    "blazer": "top", "vest": "top",
+    "blazer": "top", "vest": "top", "sweatshirt": "top", "cape": "top", "poncho": "top", "bodysuit": "top",
     "skirt": "skirt", "skirts": "skirt",
     "trousers": "trousers", "pants": "trousers", "jeans": "trousers", "shorts": "trousers", "leggings": "trousers",
     "clothes": "clothes", "clothing": "clothes", "outfit": "clothes", "garment": "clothes", "garments": "clothes",
+    "suit": "clothes",   # jacket and trousers; "suit jacket" ends on jacket: a top
 }
 MIN_SHARE = 0.002        # a mask below this share of the image counts as "no garment"
 BOX_MARGIN = 0.08        # a box prior is grown by this share of its size before cutting
