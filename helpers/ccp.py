@@ -156,14 +156,12 @@ def upper_body_denim(labels: np.ndarray, denim_ids: np.ndarray) -> np.ndarray:
     import cv2
 
     denim = np.isin(labels, denim_ids)
-    out = np.zeros(labels.shape, bool)
     if not denim.any():
-        return out
+        return denim
     rows = np.flatnonzero((labels != 0).any(1))
     top, height = rows[0], max(1, rows[-1] - rows[0])
     n, regions, _, centres = cv2.connectedComponentsWithStats(denim.astype(np.uint8), connectivity=8)
-    upper = [c for c in range(1, n) if (centres[c, 1] - top) / height < UPPER_BODY]
-    return np.isin(regions, upper) if upper else out
+    return np.isin(regions, [c for c in range(1, n) if (centres[c, 1] - top) / height < UPPER_BODY])
 
 
 # class ids each prompt's mask is the union of

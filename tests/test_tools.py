@@ -3,8 +3,8 @@ networks' table and the command's refusal of missing inputs (tools/parser_candid
 paired comparison that leaves out photos whose truth a regrouping changed (tools/garments_compare.py)."""
 from __future__ import annotations
 
-import sys
 import json
+import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))

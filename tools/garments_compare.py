@@ -12,6 +12,7 @@ the pairs are over every photo.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -71,22 +72,23 @@ def tagged(old: dict, new: dict, changed_tag: np.ndarray) -> None:
 
 
 def main(argv: list[str]) -> None:
-    same_grouping = "--same-grouping" in argv
-    labels = {"jumper"}
-    if "--changed" in argv:
-        at = argv.index("--changed")
-        labels = set(argv[at + 1].split(","))
-        argv = argv[:at] + argv[at + 2:]
-    args = [a for a in argv if a != "--same-grouping"]
-    old_dir, new_dir, old_npz, new_npz = (Path(a) for a in args[:4])
-    root = args[4] if len(args) > 4 else "../shared/realdata/ccp-dev"
+    ap = argparse.ArgumentParser(prog="python tools/garments_compare.py", description=__doc__.splitlines()[0])
+    ap.add_argument("old_dir", type=Path)
+    ap.add_argument("new_dir", type=Path)
+    ap.add_argument("old_npz", type=Path)
+    ap.add_argument("new_npz", type=Path)
+    ap.add_argument("root", nargs="?", default="../shared/realdata/ccp-dev", help="the CCP tree")
+    ap.add_argument("--same-grouping", action="store_true", help="both runs group the labels alike: pair every photo")
+    ap.add_argument("--changed", default="jumper", help="the CCP labels the two runs group differently, comma-separated")
+    args = ap.parse_args(argv)
+    root, same_grouping, labels = args.root, args.same_grouping, set(args.changed.split(","))
     ids = np.flatnonzero(np.isin(np.asarray(ccp.label_names(root)), sorted(labels)))
 
     def changed(image: str) -> bool:
         return not same_grouping and bool(np.isin(ccp.label_map(root, image), ids).any())
 
-    heldout(old_dir, new_dir, changed)
-    old, new = np.load(old_npz), np.load(new_npz)
+    heldout(args.old_dir, args.new_dir, changed)
+    old, new = np.load(args.old_npz), np.load(args.new_npz)
     assert (old["image_id"] == new["image_id"]).all(), "the two dumps hold different photos"
     tags = ccp.load_tags(root).set_index("image_id")
     changed_tag = np.array([not same_grouping and bool(labels & set(tags.loc[i, "tags"])) for i in old["image_id"]])
